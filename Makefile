@@ -1,0 +1,38 @@
+# Two commands from a fresh clone:  make demo   |   make test
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# CPU wheel here; on a GPU machine the same pin from PyPI is the CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+DEMO_DATA := data/demo/final_data.csv
+
+.PHONY: venv test demo demo-data bench clean-demo
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# pytest exits 5 when it collects no tests; that is not a failure of the suite.
+test: venv
+	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+demo-data: venv $(DEMO_DATA)
+
+$(DEMO_DATA):
+	$(PY) Make_demo_data.py --out data/demo
+
+demo: venv demo-data
+	$(PY) Basset.py --json json/demo/Basset.json -n -t -e
+	$(PY) ConvNet.py --json json/demo/ConvNet.json -n -t -e
+	@echo; echo "results table: results/demo/*/results.csv"; cat results/demo/*/results.csv
+
+bench: venv
+	$(PY) bench/bench_encoding.py
+
+clean-demo:
+	rm -rf data/demo results/demo

@@ -1,0 +1,110 @@
+"""Self-describing checkpoints, written atomically and loaded without unpickling code.
+
+A checkpoint is a dict of plain types and tensors:
+
+    format        "ir-sei-checkpoint/1"
+    model_name    registry name ("Basset", "ConvNet", "FSei", ...)
+    architecture  constructor keyword arguments (`build_model(model_name, architecture)`)
+    state_dict    model weights
+    config        the run's resolved config
+    extra         anything else a model needs to be used later (feature names, tokenizer files)
+    training      optimiser state, epoch, best validation loss, early-stop counter (last.pt only)
+    version       package version that wrote it
+
+It is loaded with `torch.load(weights_only=True)`, which refuses arbitrary pickled objects.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import __version__
+from .errors import InputError
+from .networks import build_model
+
+FORMAT = "ir-sei-checkpoint/1"
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, config: dict, extra: dict | None = None,
+                    training: dict | None = None) -> None:
+    """Write `model` (rebuilt later by `load_model`) to `path` via a temporary file and a rename,
+    so a crash never leaves a half-written file under the final name."""
+    payload = {
+        "format": FORMAT,
+        "model_name": model.model_name,
+        "architecture": dict(model.architecture),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config": config,
+        "extra": extra or {},
+        "training": training,
+        "version": __version__,
+    }
+    atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(obj, path: str | Path) -> None:
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_checkpoint(path: str | Path, expected_model: str | tuple[str, ...] | None = None) -> dict:
+    """Load a checkpoint dict safely and check that it is one of ours (and of the expected model).
+
+    Raises
+    ------
+    InputError
+        Missing, truncated or foreign file, or a checkpoint of another model type.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} not found: pass the best.pt of a run folder with -m")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"checkpoint {path} cannot be read ({first_line}): the file is truncated, "
+                         f"damaged or not a checkpoint saved by this project; use another "
+                         f"checkpoint (each run folder has best.pt and last.pt) or retrain") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InputError(f"{path} is not a checkpoint of this project (no '{FORMAT}' marker); "
+                         f"weights from elsewhere (e.g. sei.pth) are loaded through the config "
+                         f"instead")
+    expected = (expected_model,) if isinstance(expected_model, str) else expected_model
+    if expected and payload["model_name"] not in expected:
+        raise InputError(f"{path} is a {payload['model_name']} checkpoint, but this script "
+                         f"needs a {' or '.join(expected)} checkpoint: use "
+                         f"{payload['model_name']}.py -m {path} or pass a matching checkpoint")
+    return payload
+
+
+def load_model(path: str | Path, expected_model: str | tuple[str, ...] | None = None
+               ) -> tuple[nn.Module, dict]:
+    """Rebuild the model stored in a checkpoint, with its weights; returns (model, checkpoint)."""
+    payload = read_checkpoint(path, expected_model)
+    model = model_from_checkpoint(payload, path)
+    return model, payload
+
+
+def model_from_checkpoint(payload: dict, path: str | Path = "checkpoint") -> nn.Module:
+    model = build_model(payload["model_name"], payload["architecture"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise InputError(f"{path}: the weights do not fit a {payload['model_name']} with the "
+                         f"stored architecture ({str(err).splitlines()[0]})") from None
+    return model

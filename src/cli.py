@@ -1,0 +1,80 @@
+"""Command-line plumbing shared by the scripts: the study's flags and the error convention.
+
+Expected problems (`InputError`) print one paragraph and exit with code 2; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from .errors import InputError
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults and keeps the line breaks of descriptions and examples."""
+
+
+def model_parser(script: str, description: str, default_json: str, examples: str,
+                 pretrain_flags: bool = False, freeze_help: str | None = None
+                 ) -> argparse.ArgumentParser:
+    """The flags every model script shares (the study's names): --json -n -m -t -e --resume."""
+    parser = argparse.ArgumentParser(prog=script, description=description, epilog=examples,
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help=f"JSON config (settings and paths); default {default_json}")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("-n", "--new", action="store_true", help="build a new model")
+    source.add_argument("-m", "--model", metavar="PATH",
+                        help="start from an existing checkpoint (a run's best.pt)")
+    source.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue an interrupted training run from its last completed epoch "
+                             "(uses the run's own config.json and last.pt)")
+    parser.add_argument("-t", "--train", action="store_true",
+                        help="train (a new model with -n, or further train the model of -m)")
+    parser.add_argument("-e", "--evaluate", action="store_true",
+                        help="evaluate on the test split: predictions.csv, metrics, a row in "
+                             "results.csv (after training, the best checkpoint is evaluated)")
+    parser.add_argument("--split", default="test", choices=("train", "valid", "test"),
+                        help="split evaluated by -e")
+    if pretrain_flags:
+        parser.add_argument("-p", "--pretrain", action="store_true",
+                            help="initialise the trunk from the pretrained weights named in the "
+                                 "JSON (only with -n)")
+    if freeze_help:
+        parser.add_argument("-f", "--freeze", action="store_true", help=freeze_help)
+    parser.set_defaults(default_json=default_json)
+    return parser
+
+
+def check_model_flags(args: argparse.Namespace) -> None:
+    """Cross-flag rules, as errors that say what to type instead."""
+    if not (args.new or args.model or args.resume):
+        raise InputError("choose a model: -n for a new one, -m PATH for an existing checkpoint, "
+                         "or --resume RUN_DIR to continue a run")
+    if args.resume:
+        if args.json:
+            raise InputError("--resume continues a run with its own config.json; drop --json")
+        args.train = True
+    if not (args.train or args.evaluate):
+        raise InputError("nothing to do: add -t to train and/or -e to evaluate")
+    if args.new and not args.train:
+        raise InputError("-n builds an untrained model: add -t to train it (and -e to evaluate)")
+    if getattr(args, "pretrain", False) and not args.new:
+        raise InputError("-p loads pretrained weights into a new model: use it with -n")
+    if args.json is None and not args.resume:
+        args.json = args.default_json
+
+
+def run_cli(main: Callable[[], object]) -> None:
+    """Run a script's work; user errors become a message on stderr and exit code 2."""
+    try:
+        main()
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: continue a training run with --resume RUN_DIR", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,239 @@
+"""Strict JSON configs: one pydantic model per script, validated on load.
+
+An unknown key (usually a typo), a value of the wrong type or a missing required value is an
+`InputError` that names the file, the key, the line and what to write instead. Defaults are the
+study's settings; `json/` holds the study's configs and `json/demo/` small ones for a laptop CPU.
+Relative paths in a config are relative to the directory the script is run from (the repository
+root in the README's commands).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import InputError
+
+
+class StrictConfig(BaseModel):
+    """Base of every config: unknown keys and silent type coercion are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class TrainingConfig(StrictConfig):
+    """Settings of the shared training loop (`src.training`), common to every PyTorch model.
+
+    The learning rate is set once per epoch: a linear warm-up from `warmup_begin_lr` to `max_lr`
+    over `warmup_steps` epochs, then a cosine decay to `final_lr` at `max_epochs`
+    (`use_scheduler=false` keeps `max_lr` throughout).
+    """
+
+    optimizer_type: Literal["sgd", "adamw", "adam"] = "sgd"
+    use_scheduler: bool = True
+    warmup_steps: int = Field(5, ge=0, description="warm-up length in epochs")
+    warmup_begin_lr: float = Field(1e-4, ge=0)
+    max_lr: float = Field(1e-3, gt=0)
+    final_lr: float = Field(1e-5, ge=0)
+    weight_decay: float = Field(0.01, ge=0)
+    momentum: float = Field(0.95, ge=0, lt=1, description="SGD momentum (ignored by Adam/AdamW)")
+    max_epochs: int = Field(100, gt=0)
+    batch_size: int = Field(512, gt=0)
+    counter_for_early_stop_threshold: int = Field(
+        10, gt=0, description="stop after this many checks without a better validation loss")
+    epochs_to_check_loss: int = Field(1, gt=0, description="check validation loss every N epochs")
+    batch_accumulation: bool = False
+    n_accumulated_batches: int = Field(1, gt=0)
+    mixed_precision: bool = Field(True, description="bf16 autocast on CUDA; CPU always runs fp32")
+    num_workers: int = Field(4, ge=0, description="DataLoader worker processes")
+    seed: int = 100
+    results_path: str
+
+    @field_validator("optimizer_type", mode="before")
+    @classmethod
+    def _lowercase_optimizer(cls, value):
+        # The study's configs wrote "SGD" as well as "sgd".
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_schedule(self):
+        if self.warmup_steps >= self.max_epochs and self.use_scheduler:
+            raise ValueError(
+                f"warmup_steps ({self.warmup_steps}) must be smaller than max_epochs "
+                f"({self.max_epochs}); lower warmup_steps or raise max_epochs")
+        if self.final_lr > self.max_lr:
+            raise ValueError(f"final_lr ({self.final_lr}) must not exceed max_lr ({self.max_lr})")
+        return self
+
+    @property
+    def accumulation_steps(self) -> int:
+        """Batches whose gradients are summed before one optimiser step."""
+        return self.n_accumulated_batches if self.batch_accumulation else 1
+
+
+class SequenceDataConfig(StrictConfig):
+    """Where the sequences are and how they are encoded (DESIGN section 4)."""
+
+    data_path: str = Field("data", description="folder with final_data.csv and the split files")
+    sequence_length: int = Field(
+        600, gt=0, description="model input length; shorter sequences are centred in zeros")
+    lazy_loading: bool = Field(False, description="encode each sequence when it is read")
+    use_reverse_complement: bool = True
+    targets_for_reverse_complement: list[int] = Field(
+        default_factory=lambda: [0, 1],
+        description="labels whose sequences get a reverse-complement copy, in every split")
+
+    @field_validator("targets_for_reverse_complement")
+    @classmethod
+    def _labels_are_binary(cls, value: list[int]) -> list[int]:
+        if not set(value) <= {0, 1}:
+            raise ValueError(f"labels must be 0 or 1, got {value}")
+        return value
+
+
+class SequenceModelConfig(TrainingConfig, SequenceDataConfig):
+    """Config of a model trained on one-hot sequences (Basset, ConvNet, FSei)."""
+
+
+class BassetArchitecture(StrictConfig):
+    """The study's Basset-like CNN: three conv/BatchNorm/ReLU/max-pool layers, then 3 linear layers.
+
+    `FC1inputSize` must equal CNN3filters × the length after the third pooling (2500 for 600 bp).
+    """
+
+    CNN1filters: int = Field(200, gt=0)
+    CNN1filterSize: int = Field(13, gt=0)
+    CNN1poolSize: int = Field(6, gt=0)
+    CNN1padding: int = Field(6, ge=0)
+    CNN2filters: int = Field(100, gt=0)
+    CNN2filterSize: int = Field(5, gt=0)
+    CNN2poolSize: int = Field(1, gt=0)
+    CNN2padding: int = Field(2, ge=0)
+    CNN3filters: int = Field(50, gt=0)
+    CNN3filterSize: int = Field(8, gt=0)
+    CNN3poolSize: int = Field(2, gt=0)
+    CNN3padding: int = Field(4, ge=0)
+    FC1inputSize: int = Field(2500, gt=0)
+    FC1outputSize: int = Field(800, gt=0)
+    FC2outputSize: int = Field(300, gt=0)
+    numClasses: Literal[2] = 2
+
+
+class ConvNetArchitecture(StrictConfig):
+    """The study's dilated-residual CNN; the defaults are the published widths."""
+
+    channels: list[int] = Field(default_factory=lambda: [480, 640, 720, 960], min_length=4,
+                                max_length=4)
+    dilations: list[int] = Field(default_factory=lambda: [2, 4, 8], min_length=1)
+    residual_width: int = Field(1280, gt=0, description="inner width of each dilated block")
+    embed_dim: int = Field(1280, gt=0, description="width of the attention-pool head")
+    feedforward_dim: int = Field(2048, gt=0)
+    dropout: float = Field(0.2, ge=0, lt=1)
+
+
+class BassetConfig(SequenceModelConfig):
+    results_path: str = "results/Basset"
+    model_architecture: BassetArchitecture = Field(default_factory=BassetArchitecture)
+
+
+class ConvNetConfig(SequenceModelConfig):
+    results_path: str = "results/ConvNet"
+    model_architecture: ConvNetArchitecture = Field(default_factory=ConvNetArchitecture)
+
+
+ConfigT = TypeVar("ConfigT", bound=StrictConfig)
+
+
+def load_config(path: str | Path, config_class: type[ConfigT]) -> ConfigT:
+    """Read a JSON config and validate it against `config_class`.
+
+    Raises
+    ------
+    InputError
+        The file is missing or not JSON, or a key is unknown, mistyped, missing or out of range;
+        the message names the file, the key and its line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"config file {path} not found: pass an existing file with --json "
+                         f"(the study's configs are in json/, small demo ones in json/demo/)")
+    text = path.read_text()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}, line {err.lineno} column {err.colno}: not valid JSON "
+                         f"({err.msg}); check for a missing comma, quote or brace") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: the config must be a JSON object {{\"key\": value, ...}}, "
+                         f"got a {type(raw).__name__}")
+    try:
+        return config_class.model_validate(raw)
+    except ValidationError as err:
+        problems = [_describe(e, config_class, text) for e in err.errors()]
+        raise InputError(f"{path}: invalid config for {_script_name(config_class)}:\n  "
+                         + "\n  ".join(problems)) from None
+
+
+def config_to_dict(config: StrictConfig) -> dict:
+    """The fully resolved config as plain JSON types, keys sorted (saved in runs and checkpoints)."""
+    return json.loads(json.dumps(config.model_dump(mode="json"), sort_keys=True))
+
+
+def save_config(config: StrictConfig, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
+
+
+def _script_name(config_class: type) -> str:
+    name = config_class.__name__
+    return name[: -len("Config")] + ".py" if name.endswith("Config") else name
+
+
+def _describe(error: dict, config_class: type[StrictConfig], text: str) -> str:
+    """One line for one pydantic error: key, line in the file, problem and fix."""
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc) if loc else "(top level)"
+    where = _line_of_key(text, loc[-1]) if loc else None
+    at = f" (line {where})" if where else ""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = _field_names(config_class, loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(known))}"
+        return f"unknown key '{key}'{at}: {hint}"
+    if kind == "missing":
+        return f"missing required key '{key}': add it to the config"
+    value = error.get("input")
+    shown = json.dumps(value) if _jsonable(value) else repr(value)
+    message = error["msg"].removeprefix("Value error, ")
+    if loc:
+        return f"key '{key}'{at}: {message} (got {shown})"
+    return f"{message}"
+
+
+def _field_names(config_class: type[StrictConfig], parents: list[str]) -> list[str]:
+    model = config_class
+    for part in parents:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _line_of_key(text: str, key: str) -> int | None:
+    match = re.search(r'"' + re.escape(key) + r'"\s*:', text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False

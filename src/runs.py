@@ -1,0 +1,164 @@
+"""Run folders: one per training or evaluation run, never overwritten.
+
+    results_path/
+      results.csv                 one row per evaluation: run, model, split, metrics
+      <Model>_<YYYYmmdd-HHMMSS>/  a run
+        config.json               the resolved config
+        run.log                   everything printed
+        best.pt, last.pt          best (lowest validation loss) and last checkpoints
+        loss.csv, loss.png        per-epoch learning rate, train and validation loss
+        predictions.csv           header, label, probability for the evaluated split
+        metrics.json              the metrics of predictions.csv
+
+Only the main process of a multi-process run writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .metrics import METRIC_NAMES
+
+RESULTS_FILE = "results.csv"
+RESULT_COLUMNS = ("run", "model", "split", "checkpoint", "n", "n_positive", *METRIC_NAMES, "date")
+
+
+class Run:
+    """A run folder and its outputs. With `is_main=False` every write is skipped."""
+
+    def __init__(self, folder: str | Path, is_main: bool = True):
+        self.folder = Path(folder)
+        self.is_main = is_main
+        self.log = _make_logger(self.folder, is_main)
+
+    @classmethod
+    def create(cls, results_path: str | Path, name: str, is_main: bool = True) -> "Run":
+        """A new, empty folder `results_path/<name>_<timestamp>` (suffixed if that exists)."""
+        results_path = Path(results_path)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        if not is_main:
+            return cls(results_path / f"{name}_{stamp}", is_main=False)
+        results_path.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1000):
+            folder = results_path / (f"{name}_{stamp}" + (f"_{attempt}" if attempt else ""))
+            try:
+                folder.mkdir()
+                return cls(folder)
+            except FileExistsError:
+                continue
+        raise RuntimeError(f"could not create a new run folder in {results_path}")
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    @property
+    def results_csv(self) -> Path:
+        return self.folder.parent / RESULTS_FILE
+
+    def write_json(self, name: str, obj) -> None:
+        if self.is_main:
+            atomic_write_text(self.path(name), json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+    def write_table(self, name: str, frame: pd.DataFrame) -> None:
+        if self.is_main:
+            atomic_write_text(self.path(name), frame.to_csv(index=False))
+
+    def write_predictions(self, headers, labels, probabilities, name="predictions.csv") -> Path:
+        """`header,label,probability` (probability of class 1), one row per evaluated sequence."""
+        frame = pd.DataFrame({"header": np.asarray(headers, dtype=object),
+                              "label": np.asarray(labels, dtype=np.int64),
+                              "probability": np.asarray(probabilities, dtype=np.float64)})
+        self.write_table(name, frame)
+        return self.path(name)
+
+    def append_result(self, model: str, split: str, checkpoint: str | Path, metrics: dict) -> None:
+        """Append one row to `results.csv` beside the run folders (header written once)."""
+        if not self.is_main:
+            return
+        row = {"run": self.folder.name, "model": model, "split": split,
+               "checkpoint": str(checkpoint), "date": datetime.now().isoformat(timespec="seconds"),
+               **{k: metrics.get(k, "") for k in ("n", "n_positive", *METRIC_NAMES)}}
+        append_csv_row(self.results_csv, RESULT_COLUMNS, row)
+
+
+def append_csv_row(path: Path, columns, row: dict) -> None:
+    """Append one row in a single write (a crash leaves no half row); header on a new file."""
+    new = not path.exists() or path.stat().st_size == 0
+    line = _csv_line([row[c] for c in columns])
+    with open(path, "a", newline="") as out:
+        out.write((_csv_line(columns) if new else "") + line)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _csv_line(values) -> str:
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(
+        [f"{v:.6g}" if isinstance(v, float) else v for v in values])
+    return buffer.getvalue()
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write via a temporary file and a rename: readers see the old or the new file, never half."""
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _TqdmHandler(logging.StreamHandler):
+    """Console handler that does not break tqdm progress bars."""
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never crash a run
+            self.handleError(record)
+
+
+def _make_logger(folder: Path, is_main: bool) -> logging.Logger:
+    logger = logging.getLogger(f"ir_sei.run.{folder}")
+    logger.setLevel(logging.INFO if is_main else logging.WARNING)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    console = _TqdmHandler()
+    console.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(console)
+    if is_main and folder.is_dir():
+        log_file = logging.FileHandler(folder / "run.log")
+        log_file.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        logger.addHandler(log_file)
+    return logger
+
+
+def close_logger(run: Run) -> None:
+    for handler in list(run.log.handlers):
+        run.log.removeHandler(handler)
+        handler.close()
+
+
+def elapsed(start: float) -> str:
+    seconds = time.perf_counter() - start
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

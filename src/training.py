@@ -1,0 +1,250 @@
+"""The one training loop for every PyTorch model of the project (DESIGN section 6).
+
+Runs through Hugging Face Accelerate, so the same code serves one CPU, one GPU, or several
+processes under `accelerate launch` / `torchrun` (DistributedDataParallel): each process trains
+on its shard, and validation loss, early stopping and metrics use the gathered predictions of the
+whole split.
+
+Per epoch: the learning rate follows `scheduled_lr`; batches are read in an order seeded by
+(`seed`, epoch) and dropout is seeded the same way, so a run resumed from `last.pt` continues
+exactly as the uninterrupted run would have. The validation loss is checked every
+`epochs_to_check_loss` epochs; an improvement saves `best.pt`, and
+`counter_for_early_stop_threshold` checks without one stop the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checkpoints import save_checkpoint
+from .config import TrainingConfig, config_to_dict
+from .errors import InputError
+from .figures import plot_loss
+from .runs import Run, elapsed
+
+LOSS_COLUMNS = ("epoch", "lr", "train_loss", "valid_loss", "seconds")
+
+
+def scheduled_lr(epoch: int, config: TrainingConfig) -> float:
+    """Learning rate of a 0-based epoch: linear warm-up, then cosine decay.
+
+    Epoch 0 uses `warmup_begin_lr`, epoch `warmup_steps` reaches `max_lr`, and the rate falls along
+    a half cosine to `final_lr` at epoch `max_epochs`. Without `use_scheduler`, always `max_lr`.
+    """
+    if not config.use_scheduler:
+        return config.max_lr
+    if epoch < config.warmup_steps:
+        return config.warmup_begin_lr + (config.max_lr - config.warmup_begin_lr) * (
+            epoch / config.warmup_steps)
+    decay_epochs = config.max_epochs - config.warmup_steps
+    progress = min(1.0, (epoch - config.warmup_steps) / decay_epochs)
+    return config.final_lr + (config.max_lr - config.final_lr) * (1 + math.cos(math.pi * progress)) / 2
+
+
+def build_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    """SGD (with momentum), AdamW or Adam over the parameters that require gradients."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise InputError("the model has no trainable parameters (everything is frozen)")
+    if config.optimizer_type == "sgd":
+        return torch.optim.SGD(params, lr=config.max_lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay)
+    if config.optimizer_type == "adamw":
+        return torch.optim.AdamW(params, lr=config.max_lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.max_lr, weight_decay=config.weight_decay)
+
+
+def make_accelerator(config: TrainingConfig) -> Accelerator:
+    """The run's Accelerator: CUDA when present (one process per GPU when launched so), else CPU
+    (`cpu=True` also makes `torchrun`/`accelerate launch` start gloo processes on CPU)."""
+    return Accelerator(
+        cpu=not torch.cuda.is_available(),
+        gradient_accumulation_steps=config.accumulation_steps,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
+    )
+
+
+def autocast(accelerator: Accelerator, config: TrainingConfig):
+    """bf16 autocast on CUDA when `mixed_precision` is on; fp32 elsewhere. Wraps forward + loss."""
+    if config.mixed_precision and accelerator.device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def model_forward(model: nn.Module, inputs) -> torch.Tensor:
+    """Call a model on a batch's inputs: a tensor (N, 4, L) or a dict of tensors (tokenised)."""
+    return model(**inputs) if isinstance(inputs, dict) else model(inputs)
+
+
+@dataclass
+class TrainingState:
+    """What `last.pt` records beyond the weights, to resume after the last completed epoch."""
+
+    epoch: int = -1  # last completed epoch
+    best_valid_loss: float = math.inf
+    best_epoch: int = -1
+    checks_without_improvement: int = 0
+    history: list = field(default_factory=list)
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "best_valid_loss": self.best_valid_loss,
+                "best_epoch": self.best_epoch,
+                "checks_without_improvement": self.checks_without_improvement,
+                "history": self.history, "stopped_early": self.stopped_early}
+
+
+@dataclass
+class Predictions:
+    """Gathered predictions of a whole split, in dataset order."""
+
+    indices: np.ndarray  # (N,) item index in the dataset
+    labels: np.ndarray  # (N,) int
+    probabilities: np.ndarray  # (N,) probability of class 1
+    loss: float  # mean cross-entropy
+
+
+def fit(model: nn.Module, train_loader, valid_loader, config: TrainingConfig, run: Run,
+        accelerator: Accelerator, resume_from: dict | None = None,
+        checkpoint_extra: dict | None = None) -> TrainingState:
+    """Train `model` with early stopping; writes best.pt, last.pt, loss.csv, loss.png in `run`.
+
+    Parameters
+    ----------
+    resume_from : the dict of a `last.pt` (its `training` entry restores optimiser and progress)
+    checkpoint_extra : saved in every checkpoint (e.g. feature names, tokenizer files)
+
+    Returns the final `TrainingState`; the weights of `model` are those of the last epoch.
+    """
+    optimizer = build_optimizer(model, config)
+    state = TrainingState()
+    if resume_from is not None:
+        training = resume_from["training"]
+        optimizer.load_state_dict(training["optimizer"])
+        state = TrainingState(**{k: training[k] for k in TrainingState().to_dict()})
+    prepared, optimizer, train_loader, valid_loader = accelerator.prepare(
+        model, optimizer, train_loader, valid_loader)
+    loss_function = nn.CrossEntropyLoss()
+    config_dict = config_to_dict(config)
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    run.log.info(f"training {model.model_name}: {n_trainable:,} trainable parameters, "
+                 f"{len(train_loader.dataset):,} training and {len(valid_loader.dataset):,} "
+                 f"validation sequences, device {accelerator.device}"
+                 + (f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1
+                    else ""))
+    if state.stopped_early:
+        run.log.info(f"run already stopped early after epoch {state.epoch + 1}; nothing to resume")
+        return state
+    for epoch in range(state.epoch + 1, config.max_epochs):
+        start = time.perf_counter()
+        lr = scheduled_lr(epoch, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        torch.manual_seed(config.seed + epoch)
+        train_loader.set_epoch(epoch)
+        train_loss = _train_one_epoch(prepared, train_loader, optimizer, loss_function, accelerator,
+                                      config, epoch)
+        valid_loss = float("nan")
+        checked = (epoch + 1) % config.epochs_to_check_loss == 0 or epoch == config.max_epochs - 1
+        if checked:
+            valid_loss = predict(prepared, valid_loader, accelerator, config,
+                                 desc=f"epoch {epoch + 1} validation").loss
+            if valid_loss < state.best_valid_loss:
+                state.best_valid_loss, state.best_epoch = valid_loss, epoch
+                state.checks_without_improvement = 0
+                if run.is_main:
+                    save_checkpoint(run.path("best.pt"), accelerator.unwrap_model(prepared),
+                                    config_dict, checkpoint_extra)
+            else:
+                state.checks_without_improvement += 1
+        state.epoch = epoch
+        state.history.append({"epoch": epoch + 1, "lr": lr, "train_loss": train_loss,
+                              "valid_loss": valid_loss,
+                              "seconds": round(time.perf_counter() - start, 2)})
+        state.stopped_early = state.checks_without_improvement >= config.counter_for_early_stop_threshold
+        _save_progress(run, accelerator, prepared, optimizer, state, config_dict, checkpoint_extra)
+        run.log.info(f"epoch {epoch + 1}/{config.max_epochs}  lr {lr:.3g}  train loss "
+                     f"{train_loss:.4f}" + (f"  validation loss {valid_loss:.4f}" if checked else "")
+                     + f"  ({elapsed(start)})")
+        if state.stopped_early:
+            run.log.info(f"early stop: no better validation loss in "
+                         f"{config.counter_for_early_stop_threshold} checks; best epoch "
+                         f"{state.best_epoch + 1} (validation loss {state.best_valid_loss:.4f})")
+            break
+    accelerator.wait_for_everyone()
+    return state
+
+
+def _train_one_epoch(model, loader, optimizer, loss_function, accelerator, config, epoch) -> float:
+    model.train()
+    total = torch.zeros((), device=accelerator.device)
+    count = 0
+    bar = tqdm(loader, desc=f"epoch {epoch + 1} training", leave=False,
+               disable=None if accelerator.is_local_main_process else True)
+    for batch_index, (inputs, labels, _) in enumerate(bar):
+        with accelerator.accumulate(model):
+            with autocast(accelerator, config):
+                loss = loss_function(model_forward(model, inputs).float(), labels)
+            if not torch.isfinite(loss):
+                raise InputError(
+                    f"the training loss became {loss.item()} at epoch {epoch + 1}, batch "
+                    f"{batch_index + 1}: training stopped before writing a broken model (best.pt "
+                    f"keeps the best model so far). Lower max_lr, or check the input data")
+            accelerator.backward(loss)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        total += loss.detach() * len(labels)
+        count += len(labels)
+    bar.close()
+    # mean over every process's samples
+    sums = accelerator.reduce(torch.stack([total, torch.tensor(float(count), device=total.device)]),
+                              reduction="sum")
+    return float(sums[0] / sums[1])
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader, accelerator: Accelerator, config: TrainingConfig,
+            desc: str = "predicting") -> Predictions:
+    """Predictions and mean loss over the whole (possibly sharded) loader.
+
+    The model's train/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    logits, labels, indices = [], [], []
+    for inputs, batch_labels, batch_indices in tqdm(
+            loader, desc=desc, leave=False, disable=None if accelerator.is_local_main_process else True):
+        with autocast(accelerator, config):
+            out = model_forward(model, inputs).float()
+        out, batch_labels, batch_indices = accelerator.gather_for_metrics(
+            (out, batch_labels, batch_indices))
+        logits.append(out.cpu())
+        labels.append(batch_labels.cpu())
+        indices.append(batch_indices.cpu())
+    model.train(was_training)
+    logits, labels, indices = torch.cat(logits), torch.cat(labels), torch.cat(indices)
+    loss = float(nn.functional.cross_entropy(logits, labels))
+    order = torch.argsort(indices)
+    return Predictions(indices=indices[order].numpy(), labels=labels[order].numpy(),
+                       probabilities=logits[order].softmax(dim=1)[:, 1].numpy(), loss=loss)
+
+
+def _save_progress(run, accelerator, model, optimizer, state, config_dict, extra) -> None:
+    if not run.is_main:
+        return
+    training = {**state.to_dict(), "optimizer": optimizer.state_dict()}
+    save_checkpoint(run.path("last.pt"), accelerator.unwrap_model(model), config_dict, extra,
+                    training=training)
+    history = pd.DataFrame(state.history, columns=list(LOSS_COLUMNS))
+    run.write_table("loss.csv", history)
+    plot_loss(history, run.path("loss.png"), title=run.folder.name)
