@@ -146,6 +146,102 @@ class ConvNetConfig(SequenceModelConfig):
     model_architecture: ConvNetArchitecture = Field(default_factory=ConvNetArchitecture)
 
 
+FEATURE_FILE_KEYS = ("train_data", "train_target", "valid_data", "valid_target", "test_data",
+                     "test_target")
+
+
+class FeatureDataConfig(StrictConfig):
+    """Where the Sei feature files are (written by Preprocess_data_to_numpy.py; see
+    `src.features`). Either `features_path` + `feature_set` (the folder and ALL / TF / HM), or
+    the study's six keys `train_data` ... `test_target` naming each file (+ `feature_names`)."""
+
+    features_path: str | None = Field(
+        None, description="the --result folder of Preprocess_data_to_numpy.py")
+    feature_set: Literal["ALL", "TF", "HM"] = Field(
+        "ALL", description="ALL = all 21,907 Sei outputs, TF = transcription factors, HM = "
+                           "histone marks")
+    train_data: str | None = None
+    train_target: str | None = None
+    valid_data: str | None = None
+    valid_target: str | None = None
+    test_data: str | None = None
+    test_target: str | None = None
+    feature_names: str | None = Field(
+        None, description="names file for the study's keys; default features_<SET>.txt beside "
+                          "train_data")
+    imbalanced_data: bool = Field(False, description="balance the two classes in training")
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_files(self):
+        given = [key for key in FEATURE_FILE_KEYS if getattr(self, key) is not None]
+        if self.features_path is not None:
+            extra = given + (["feature_names"] if self.feature_names is not None else [])
+            if extra:
+                raise ValueError(
+                    f"give either features_path (+ feature_set) or the file keys "
+                    f"{', '.join(FEATURE_FILE_KEYS)}, not both: remove {', '.join(extra)} or "
+                    f"features_path")
+            return self
+        missing = [key for key in FEATURE_FILE_KEYS if key not in given]
+        if missing:
+            raise ValueError(
+                f"no feature files named: set features_path (the --result folder of "
+                f"Preprocess_data_to_numpy.py) and feature_set (ALL, TF or HM), or all six keys "
+                f"{', '.join(FEATURE_FILE_KEYS)} (missing: {', '.join(missing)})")
+        if "feature_set" in self.model_fields_set:
+            raise ValueError("feature_set only applies with features_path; with the file keys "
+                             "train_data ... test_target the files themselves choose the set: "
+                             "remove feature_set")
+        return self
+
+
+class LRConfig(TrainingConfig, FeatureDataConfig):
+    """LR.py: logistic regression on Sei features through the shared training loop. Defaults are
+    the study's json/LR.json."""
+
+    results_path: str = "results/LR"
+    optimizer_type: Literal["sgd", "adamw", "adam"] = "adamw"
+    warmup_steps: int = Field(10, ge=0, description="warm-up length in epochs")
+    max_epochs: int = Field(1000, gt=0)
+    counter_for_early_stop_threshold: int = Field(25, gt=0)
+    epochs_to_check_loss: int = Field(2, gt=0)
+    mixed_precision: bool = Field(False, description="bf16 autocast on CUDA (no gain for LR)")
+    lazy_loading: bool = Field(
+        False, description="read feature rows from the memory-mapped files on demand instead of "
+                           "loading the splits into memory")
+
+
+class LGBMConfig(FeatureDataConfig):
+    """LGBM.py: LightGBM on Sei features. Defaults follow the study's LGBMConfig; `init_points`,
+    `n_iter` and `cv_folds` drive the Bayesian search of `--optimize`."""
+
+    results_path: str = "results/LGBM"
+    n_estimators: int = Field(1000, gt=0, description="maximum number of boosting rounds")
+    early_stopping_round: int = Field(
+        10, gt=0, description="stop when validation AUC has not improved for this many rounds")
+    learning_rate: float = Field(0.01, gt=0)
+    num_leaves: int = Field(32, gt=1)
+    max_depth: int = Field(9, ge=-1, description="-1 = no limit")
+    reg_alpha: float = Field(1.0, ge=0)
+    reg_lambda: float = Field(1.0, ge=0)
+    feature_fraction: float = Field(1.0, gt=0, le=1)
+    bagging_fraction: float = Field(1.0, gt=0, le=1)
+    bagging_freq: int = Field(1, ge=0, description="bag every k rounds (0 = no bagging)")
+    min_split_gain: float = Field(0.0, ge=0)
+    min_child_weight: float = Field(1e-3, ge=0)
+    importance_type: Literal["split", "gain"] = Field(
+        "split", description="ranks importance.csv: times a feature is used, or its total gain")
+    device: Literal["cpu", "gpu", "cuda"] = Field(
+        "cpu", description="gpu = OpenCL build of LightGBM, cuda = CUDA build")
+    gpu_platform_id: int = Field(-1, ge=-1)
+    gpu_device_id: int = Field(-1, ge=-1)
+    num_threads: int = Field(0, ge=0, description="0 = LightGBM's default (all cores)")
+    seed: int = 100
+    init_points: int = Field(30, ge=1, description="--optimize: random points first")
+    n_iter: int = Field(20, ge=0, description="--optimize: Bayesian steps after them")
+    cv_folds: int = Field(3, ge=2, description="--optimize: folds of lgb.cv")
+
+
 ConfigT = TypeVar("ConfigT", bound=StrictConfig)
 
 

@@ -33,3 +33,62 @@ def plot_loss(history: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def plot_distribution(values, path: str | Path, xlabel: str, title: str = "",
+                      bins: int = 100) -> Path:
+    """Histogram of per-feature values (LR weights, LightGBM importances), log-scaled counts so
+    that the few large values next to thousands of near-zero ones stay visible."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.hist(values, bins=bins, color="#4c72b0")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("features")
+    if values.min() < 0 < values.max():
+        ax.axvline(0, color="grey", lw=0.8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def feature_label(assay: str, cell_type: str, width: int = 28) -> str:
+    """Bar label of a Sei feature: the assay target, then its cell type (shortened)."""
+    cell = cell_type if len(cell_type) <= width else cell_type[: width - 1] + "…"
+    return f"{assay} ({cell})" if cell else assay
+
+
+def plot_top_features(lr_top: pd.DataFrame, lgbm_top: pd.DataFrame, path: str | Path,
+                      titles: tuple[str, str] = ("logistic regression", "LightGBM"),
+                      importance_label: str = "importance") -> Path:
+    """The paper's bar plot: top LR weights and top LightGBM importances side by side.
+
+    Parameters
+    ----------
+    lr_top, lgbm_top : the rows to draw, most important first (`src.features.top_importance`),
+        with columns assay, cell_type and value; LR bars keep their sign (red: towards
+        retention, blue: against)
+    """
+    height = max(3.0, 0.28 * max(len(lr_top), len(lgbm_top)) + 1.4)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, height))
+    panels = ((left, lr_top, titles[0], "weight (log-odds of retention per unit)"),
+              (right, lgbm_top, titles[1], importance_label))
+    for ax, rows, title, xlabel in panels:
+        positions = list(range(len(rows)))
+        colors = (["#c0392b" if v > 0 else "#2471a3" for v in rows["value"]] if ax is left
+                  else "#55a868")
+        ax.barh(positions, rows["value"], color=colors)
+        ax.set_yticks(positions, [feature_label(a, c) for a, c in
+                                  zip(rows["assay"], rows["cell_type"])], fontsize=8)
+        ax.invert_yaxis()  # most important on top
+        ax.set_xlabel(xlabel)
+        ax.set_title(f"{title}: top {len(rows)}", fontsize=10)
+    left.axvline(0, color="grey", lw=0.8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,42 @@
+"""Train and evaluate a LightGBM classifier on Sei outputs, optionally after a Bayesian search.
+
+    python LGBM.py --json json/LGBM.json [--optimize]
+"""
+
+import argparse
+
+from src.boosting import SEARCH_SPACE, run_lgbm
+from src.cli import HelpFormatter, run_cli
+from src.config import LGBMConfig, load_config
+
+EXAMPLES = """examples:
+  python LGBM.py --json json/LGBM.json               train with the JSON's parameters, evaluate
+  python LGBM.py --json json/LGBM.json --optimize    Bayesian search first, then train the best
+
+Training stops early when the validation AUC has not improved for early_stopping_round rounds.
+--optimize searches {space}
+with init_points random and n_iter guided points (JSON), each scored by the mean AUC of a
+cv_folds-fold lgb.cv on the training split; every point is saved to search_history.csv.
+Outputs (results_path/LGBM_<time>/): model.txt, params.json, boosting.csv, predictions.csv,
+metrics.json, importance.csv, importance_distribution.png, and a row in results_path/results.csv.
+""".format(space=", ".join(f"{k} [{v[0]}, {v[1]}]" for k, v in SEARCH_SPACE.items()))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="LGBM.py", formatter_class=HelpFormatter, epilog=EXAMPLES,
+        description="LightGBM binary classifier on the Sei outputs written by "
+                    "Preprocess_data_to_numpy.py (features_path + feature_set in the JSON); "
+                    "trains on the train split, stops early on the valid split, evaluates on "
+                    "the test split.")
+    parser.add_argument("--json", default="json/LGBM.json", metavar="PATH",
+                        help="JSON config (feature files, LightGBM parameters, search settings)")
+    parser.add_argument("-o", "--optimize", action="store_true",
+                        help="Bayesian search of the hyper-parameters (3-fold lgb.cv AUC) "
+                             "before training with the best ones")
+    args = parser.parse_args(argv)
+    run_cli(lambda: run_lgbm(load_config(args.json, LGBMConfig), args.json, args.optimize))
+
+
+if __name__ == "__main__":
+    main()
