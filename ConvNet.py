@@ -12,7 +12,8 @@ SPEC = ModelSpec(
     name="ConvNet",
     config_class=ConvNetConfig,
     build_datasets=build_sequence_datasets,
-    architecture=lambda config: config.model_architecture.model_dump(),
+    architecture=lambda config: {**config.model_architecture.model_dump(),
+                                 "sequence_length": config.sequence_length},
 )
 
 EXAMPLES = """examples:

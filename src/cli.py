@@ -58,10 +58,10 @@ def check_model_flags(args: argparse.Namespace) -> None:
         if args.json:
             raise InputError("--resume continues a run with its own config.json; drop --json")
         args.train = True
-    if not (args.train or args.evaluate):
-        raise InputError("nothing to do: add -t to train and/or -e to evaluate")
     if args.new and not args.train:
         raise InputError("-n builds an untrained model: add -t to train it (and -e to evaluate)")
+    if not (args.train or args.evaluate):
+        raise InputError("nothing to do: add -t to train and/or -e to evaluate")
     if getattr(args, "pretrain", False) and not args.new:
         raise InputError("-p loads pretrained weights into a new model: use it with -n")
     if args.json is None and not args.resume:

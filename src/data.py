@@ -60,14 +60,17 @@ def read_sequence_table(path: str | Path) -> SequenceTable:
                          f"header,sequence,label), set data_path in the JSON config, or run "
                          f"`python Make_demo_data.py` for the demo data")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        # header=None: the first line sets the field count, so a row with extra fields is an
+        # error instead of being silently taken as an index column
+        raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path} is empty: it needs a header line header,sequence,label "
                          f"and one row per sequence") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputError(f"{path} is not a readable CSV file ({err}); each line must be "
                          f"header,sequence,label") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = raw.iloc[1:].reset_index(drop=True)
+    frame.columns = [str(c).strip() for c in raw.iloc[0]]
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         renamed = {c.lower(): c for c in frame.columns}
@@ -262,13 +265,14 @@ def build_sequence_datasets(config, splits: Sequence[str] = SPLITS) -> dict[str,
     lazy_loading and the reverse-complement settings). Each has `.labels` and `.headers`."""
     data_dir = Path(config.data_path)
     table = read_sequence_table(data_dir / DATA_FILE)
-    indices = load_split_indices(data_dir, len(table), seed=getattr(config, "seed", 100))
     codes = None
+    # every sequence is checked before split files may be written, and not mid-epoch when lazy
     if not config.lazy_loading:
         codes = encode_codes(table.sequences, config.sequence_length, source=str(table.path),
                              describe_row=table.describe_row)
-    else:  # still validate every sequence now, not in the middle of an epoch
+    else:
         _check_sequences(table, config.sequence_length)
+    indices = load_split_indices(data_dir, len(table), seed=getattr(config, "seed", 100))
     datasets = {}
     for split in splits:
         rows = augment_rows(table, indices[split], config.use_reverse_complement,

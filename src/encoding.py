@@ -82,11 +82,17 @@ def encode_codes(sequences: Sequence[str], length: int | None = None,
     out = np.zeros((n, length), dtype=np.uint8)
     if n == 0:
         return out
-    starts = (length - lengths) // 2
-    row_of_base = np.repeat(np.arange(n), lengths)
+    # Rows of one length form a block: a reshape, then one strided copy per distinct length
+    # (a single block in the usual case where all sequences have the same length).
     offsets = np.cumsum(lengths) - lengths
-    column = np.arange(codes_flat.size) - np.repeat(offsets - starts, lengths)
-    out[row_of_base, column] = codes_flat
+    for size in np.unique(lengths):
+        rows = np.flatnonzero(lengths == size)
+        start = (length - size) // 2
+        if len(rows) == n:
+            block = codes_flat.reshape(n, size)
+        else:
+            block = codes_flat[offsets[rows, None] + np.arange(size)]
+        out[rows, start:start + size] = block
     return out
 
 
@@ -116,7 +122,8 @@ def codes_to_one_hot(codes: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Codes (..., L) to one-hot float32 (..., 4, L), on the device of `codes`."""
     codes = torch.as_tensor(codes)
     table = _ONE_HOT_TORCH.to(codes.device)
-    return table[codes.long()].transpose(-1, -2).contiguous()
+    rows = torch.index_select(table, 0, codes.reshape(-1).long())  # fastest lookup measured on CPU
+    return rows.view(*codes.shape, 4).transpose(-1, -2).contiguous()
 
 
 def one_hot_encode(sequences: Sequence[str], length: int | None = None, **names) -> np.ndarray:

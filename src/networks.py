@@ -158,6 +158,15 @@ class AttentionPoolHead(nn.Module):
         return self.prediction_head(self.fcn(self.attention_pool(self.project(x))))
 
 
+def _length_after_pools(length: int, pools) -> int:
+    for size, stride in pools:
+        length = (length - size) // stride + 1 if length >= size else 0
+    return length
+
+
+MIN_CONVNET_LENGTH = 424  # smallest input that leaves 5 positions after ConvNet's three pools
+
+
 @register_model("ConvNet")
 class ConvNet(nn.Module):
     """The study's dilated-residual CNN with an attention-pool head.
@@ -171,8 +180,12 @@ class ConvNet(nn.Module):
     """
 
     def __init__(self, channels=(480, 640, 720, 960), dilations=(2, 4, 8), residual_width=1280,
-                 embed_dim=1280, feedforward_dim=2048, dropout=0.2):
+                 embed_dim=1280, feedforward_dim=2048, dropout=0.2, sequence_length=600):
         super().__init__()
+        if _length_after_pools(sequence_length, ((16, 8), (8, 4), (4, 2))) < 5:
+            raise InputError(f"ConvNet needs inputs of at least {MIN_CONVNET_LENGTH} bp (its "
+                             f"pooling leaves too few positions for the head's 5-wide "
+                             f"convolution), but sequence_length is {sequence_length}")
         c0, c1, c2, c3 = channels
         self.trunk = nn.Sequential(
             nn.Conv1d(4, c0, 11, padding=5), nn.Conv1d(c0, c0, 7, padding=3), nn.GELU(),
