@@ -40,6 +40,9 @@ class ModelSpec:
     check_args : (config, args) -> None; extra flag rules of the script
     checkpoint_extra : (config, datasets) -> dict saved in checkpoints
     sampler : (config, dataset) -> sampler for the training split, or None to shuffle
+    prepare_model : (model, config, args) -> model; adjusts a new or loaded (-m) model before
+        training or evaluation, e.g. freezing with -f (not on --resume: the checkpoint's
+        architecture already records it)
     """
 
     name: str
@@ -50,6 +53,7 @@ class ModelSpec:
     check_args: Callable[[TrainingConfig, argparse.Namespace], None] | None = None
     checkpoint_extra: Callable[[TrainingConfig, dict], dict] | None = None
     sampler: Callable | None = None
+    prepare_model: Callable[[nn.Module, TrainingConfig, argparse.Namespace], nn.Module] | None = None
 
 
 def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
@@ -74,6 +78,8 @@ def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
         else:
             model = (spec.new_model(config, args) if spec.new_model
                      else build_model(spec.name, spec.architecture(config)))
+        if spec.prepare_model:
+            model = spec.prepare_model(model, config, args)
         if run.is_main:
             save_config(config, run.path("config.json"))
     try:
