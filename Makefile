@@ -29,10 +29,14 @@ $(DEMO_DATA):
 demo: venv demo-data
 	$(PY) Basset.py --json json/demo/Basset.json -n -t -e
 	$(PY) ConvNet.py --json json/demo/ConvNet.json -n -t -e
+	$(PY) LR.py --json json/demo/LR.json -n -t -e
+	$(PY) LGBM.py --json json/demo/LGBM.json --optimize
+	$(PY) Plot_importance.py --lr results/demo/LR --lgbm results/demo/LGBM --out results/demo/importance_top20.png
 	@echo; echo "results table: results/demo/*/results.csv"; cat results/demo/*/results.csv
 
 bench: venv
 	$(PY) bench/bench_encoding.py
+	$(PY) bench/bench_features.py
 
 clean-demo:
 	rm -rf data/demo results/demo

@@ -19,6 +19,7 @@ second copy.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -267,10 +268,10 @@ def feature_count(config) -> int:
 class FeatureDataset(Dataset):
     """Items `(x, y, i)`: x float32 tensor (F,) of one row, y its int label, i the row index.
 
-    Also has `.labels` (N,), `.headers` (N,) and `.feature_names` (F,). A whole batch is read
-    with one sorted fancy index (`__getitems__`), which a memory-mapped file serves far faster
-    than one read per row. Pickling (DataLoader workers under spawn) reopens a memory-mapped file
-    instead of copying it.
+    Also has `.labels` (N,), `.headers` (N,) and `.feature_names` (F,). An item is a view of its
+    row (of the array in memory, or of the memory-mapped file), so the DataLoader's collation is
+    the only copy of a batch. Pickling (DataLoader workers under spawn) reopens a memory-mapped
+    file instead of copying it.
     """
 
     def __init__(self, split: FeatureSplit):
@@ -280,25 +281,18 @@ class FeatureDataset(Dataset):
         self.feature_names = split.feature_names
         self.path = split.files.data
         self.split = split.split
+        self._rows = _shared_tensor(self.data)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int):
-        x = torch.from_numpy(np.asarray(self.data[i], dtype=np.float32).copy())
-        return x, int(self.labels[i]), int(i)
-
-    def __getitems__(self, indices: Sequence[int]) -> list:
-        indices = np.asarray(indices, dtype=np.int64)
-        order = np.argsort(indices, kind="stable")
-        block = np.empty((len(indices), self.data.shape[1]), dtype=np.float32)
-        block[order] = self.data[indices[order]]  # ascending rows: sequential reads
-        rows = torch.from_numpy(block)
-        labels = self.labels[indices]
-        return [(rows[k], int(labels[k]), int(i)) for k, i in enumerate(indices.tolist())]
+        x = self._rows[i]
+        return (x if x.dtype == torch.float32 else x.float()), int(self.labels[i]), int(i)
 
     def __getstate__(self):
         state = self.__dict__.copy()
+        state["_rows"] = None
         if isinstance(self.data, np.memmap):
             state["data"] = None
         return state
@@ -307,6 +301,15 @@ class FeatureDataset(Dataset):
         self.__dict__.update(state)
         if self.data is None:
             self.data = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        self._rows = _shared_tensor(self.data)
+
+
+def _shared_tensor(data: np.ndarray) -> torch.Tensor:
+    """A tensor over the same memory (no copy). Items are only read, never written, so a
+    read-only memory map is safe to share (torch warns about it in general)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(data)
 
 
 def load_feature_datasets(config, splits: Sequence[str] = SPLITS) -> dict[str, FeatureDataset]:

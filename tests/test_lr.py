@@ -282,20 +282,19 @@ def test_bad_feature_files_get_clear_errors(tmp_path, capsys, problem):
 # --- dataset and sampler ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("lazy", [True, False])
-def test_dataset_batches_equal_items(features, tmp_path, lazy):
+def test_dataset_items_are_the_rows(features, tmp_path, lazy):
     config = load_config(write_config(tmp_path, features, lazy_loading=lazy), LRConfig)
     dataset = load_feature_datasets(config, ("train",))["train"]
     assert isinstance(dataset.data, np.memmap) == lazy
-    indices = [17, 3, 3, 700, 0, 17]  # unsorted, repeated (a sampler with replacement)
-    batch = dataset.__getitems__(indices)
     raw = np.load(features / "data_ALL_train.npy")
     labels = np.load(features / "target_ALL_train.npy")
-    for (x, y, i), index in zip(batch, indices):
-        single = dataset[index]
-        assert x.dtype == torch.float32 and x.shape == (N_FEATURES,)
-        assert torch.equal(x, single[0]) and np.array_equal(x.numpy(), raw[index])
-        assert y == single[1] == labels[index] and i == index
-    copy = pickle.loads(pickle.dumps(dataset))
+    sampler = BalancedSampler(dataset.labels, seed=0)  # unsorted, with repeats
+    loader = torch.utils.data.DataLoader(dataset, batch_size=64, sampler=sampler)
+    x, y, i = next(iter(loader))
+    assert x.dtype == torch.float32 and x.shape == (64, N_FEATURES)
+    np.testing.assert_array_equal(x.numpy(), raw[i.numpy()])
+    np.testing.assert_array_equal(y.numpy(), labels[i.numpy()])
+    copy = pickle.loads(pickle.dumps(dataset))  # DataLoader workers under spawn
     assert isinstance(copy.data, np.memmap) == lazy
     assert torch.equal(copy[700][0], dataset[700][0])
 
