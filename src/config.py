@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
+                      field_validator, model_validator)
 
 from .errors import InputError
 
@@ -240,6 +241,42 @@ class LGBMConfig(FeatureDataConfig):
     init_points: int = Field(30, ge=1, description="--optimize: random points first")
     n_iter: int = Field(20, ge=0, description="--optimize: Bayesian steps after them")
     cv_folds: int = Field(3, ge=2, description="--optimize: folds of lgb.cv")
+
+
+
+class DNABert2Config(TrainingConfig):
+    """DNABert2.py: fine-tune DNABERT-2 (or another Hugging Face sequence classifier with a fast
+    tokenizer) on tokenised sequences; see `src.dnabert2`.
+
+    `model_name_or_path` is a local folder (works offline) or a hub id, looked up in the local
+    Hugging Face cache first. `trust_remote_code` runs the Python files that the model folder
+    ships (DNABERT-2 needs it); leave it false for models that transformers itself implements.
+    """
+
+    results_path: str = "results/DNABert2"
+    data_path: str = Field("data", description="folder with final_data.csv and the split files")
+    use_reverse_complement: bool = True
+    targets_for_reverse_complement: list[int] = Field(
+        default_factory=lambda: [0, 1],
+        description="labels whose sequences get a reverse-complement copy, in every split")
+    model_name_or_path: str = Field(
+        "zhihan1996/DNABERT-2-117M", min_length=1,
+        description="local model folder, or a Hugging Face hub id (looked up in the cache first)")
+    max_length: int = Field(
+        150, ge=3, description="tokens per sequence including [CLS] and [SEP]: shorter ones are "
+                               "padded, longer ones truncated (the study: 150)")
+    trust_remote_code: bool = Field(
+        False, description="run the model's own Python code (DNABERT-2 needs it)")
+
+    # Filled by DNABert2.py before the data are read (tokenizer, model folder); never saved.
+    _runtime: dict = PrivateAttr(default_factory=dict)
+
+    @field_validator("targets_for_reverse_complement")
+    @classmethod
+    def _labels_are_binary(cls, value: list[int]) -> list[int]:
+        if not set(value) <= {0, 1}:
+            raise ValueError(f"labels must be 0 or 1, got {value}")
+        return value
 
 
 ConfigT = TypeVar("ConfigT", bound=StrictConfig)
