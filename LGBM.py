@@ -32,7 +32,7 @@ def main(argv=None):
     parser.add_argument("--json", default="json/LGBM.json", metavar="PATH",
                         help="JSON config (feature files, LightGBM parameters, search settings)")
     parser.add_argument("-o", "--optimize", action="store_true",
-                        help="Bayesian search of the hyper-parameters (3-fold lgb.cv AUC) "
+                        help="Bayesian search of the hyper-parameters (cv_folds-fold lgb.cv AUC) "
                              "before training with the best ones")
     args = parser.parse_args(argv)
     run_cli(lambda: run_lgbm(load_config(args.json, LGBMConfig), args.json, args.optimize))

@@ -138,7 +138,10 @@ def read_targets(path: Path, n_rows: int, data_path: Path, key: str = "features_
 
 def read_lines(path: Path, what: str) -> list[str]:
     """Non-empty-file lines without line endings; a blank line inside is an error."""
-    lines = path.read_text().splitlines()
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not a text file: it must hold one {what} per line") from None
     while lines and not lines[-1].strip():
         lines.pop()
     blank = [i for i, line in enumerate(lines) if not line.strip()]
