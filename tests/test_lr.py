@@ -25,8 +25,7 @@ from sei_feature_fixtures import (N_FEATURES, SIGNAL, SIGNAL_ASSAYS, SIZES, feat
 from src.checkpoints import load_model
 from src.config import LRConfig, load_config
 from src.errors import InputError
-from src.features import (BalancedSampler, FeatureDataset, load_feature_datasets,
-                          load_feature_split)
+from src.features import BalancedSampler, load_feature_datasets, load_feature_split
 from src.linear import LogisticRegression
 
 SETTINGS = {"max_epochs": 10, "warmup_steps": 1, "warmup_begin_lr": 0.03, "max_lr": 0.3,
