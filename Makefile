@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 # CPU wheel here; on a GPU machine the same pin from PyPI is the CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DATA := data/demo/final_data.csv
+# a tiny BERT + BPE tokenizer standing in for DNABERT-2 in the demo (DNABert2.py --make-tiny-model)
+DEMO_TINY_BERT := data/demo/tiny-dnabert2/config.json
 
 .PHONY: venv test demo demo-data bench clean-demo
 
@@ -26,9 +28,13 @@ demo-data: venv $(DEMO_DATA)
 $(DEMO_DATA):
 	$(PY) Make_demo_data.py --out data/demo
 
-demo: venv demo-data
+$(DEMO_TINY_BERT): | $(DEMO_DATA)
+	$(PY) DNABert2.py --json json/demo/DNABert2.json --make-tiny-model data/demo/tiny-dnabert2
+
+demo: venv demo-data $(DEMO_TINY_BERT)
 	$(PY) Basset.py --json json/demo/Basset.json -n -t -e
 	$(PY) ConvNet.py --json json/demo/ConvNet.json -n -t -e
+	$(PY) DNABert2.py --json json/demo/DNABert2.json -n -t -e
 	$(PY) LR.py --json json/demo/LR.json -n -t -e
 	$(PY) LGBM.py --json json/demo/LGBM.json --optimize
 	$(PY) Plot_importance.py --lr results/demo/LR --lgbm results/demo/LGBM --out results/demo/importance_top20.png
@@ -37,6 +43,7 @@ demo: venv demo-data
 bench: venv
 	$(PY) bench/bench_encoding.py
 	$(PY) bench/bench_features.py
+	$(PY) bench/bench_tokenize.py
 
 clean-demo:
 	rm -rf data/demo results/demo

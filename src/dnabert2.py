@@ -50,6 +50,7 @@ import logging
 import os
 import pickle
 import re
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -752,9 +753,17 @@ def make_tiny_model(folder: str | Path, sequences: Sequence[str], vocab_size: in
                         pad_token_id=bpe.token_to_id("[PAD]"))
     torch.manual_seed(seed)
     model = BertForMaskedLM(config)
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer.save_pretrained(folder)
-    model.save_pretrained(folder)
+    # written beside and renamed, so an interrupted run leaves no half model under `folder`
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    staging.chmod(0o755)  # mkdtemp makes it private
+    try:
+        tokenizer.save_pretrained(staging)
+        model.save_pretrained(staging)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return folder
 
 

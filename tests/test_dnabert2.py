@@ -284,6 +284,24 @@ def test_missing_model_is_one_clear_error_and_writes_nothing(tmp_path, data_dir,
     assert not results.exists()
 
 
+def test_make_tiny_model_command_writes_a_loadable_model_once(tmp_path, data_dir, capsys):
+    config = write_config(tmp_path / "c.json", data_dir, "unused", tmp_path / "results")
+    folder = tmp_path / "tiny"
+    run_script(["--json", config, "--make-tiny-model", folder])
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {
+        p.name for p in folder.iterdir()}
+    model = dnabert2.load_pretrained(folder)
+    tokenizer = dnabert2.load_tokenizer(folder)
+    inputs = tokenizer(["acgtnacgt" * 5], padding="max_length", max_length=32, truncation=True,
+                       return_tensors="pt")
+    assert model(**inputs).shape == (1, 2)
+    assert tokenizer.unk_token_id not in tokenizer("ACGTRYSWKMBDHVN")["input_ids"]
+    with pytest.raises(SystemExit) as stop:  # never overwritten
+        run_script(["--json", config, "--make-tiny-model", folder])
+    assert stop.value.code == 2 and "already exists" in capsys.readouterr().err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tiny")]
+
+
 def test_trust_remote_code_is_never_passed_unless_configured(tmp_path, tiny_model, data_dir,
                                                             monkeypatch):
     import transformers
