@@ -13,7 +13,7 @@ import difflib
 import json
 import re
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import ClassVar, Literal, TypeVar
 
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
                       field_validator, model_validator)
@@ -243,6 +243,76 @@ class LGBMConfig(FeatureDataConfig):
     cv_folds: int = Field(3, ge=2, description="--optimize: folds of lgb.cv")
 
 
+SEI_MIN_LENGTH = 32  # Sei's two pools of 4 must leave >= 2 positions for its B-spline layer
+
+
+class FSeiArchitecture(StrictConfig):
+    """FSei: the Sei trunk (stage widths `trunk_channels`) + B-spline layer + attention-pool head.
+
+    Pretrained weights (`-p`) load only with the official widths [480, 640, 960]; smaller widths
+    make a CPU-sized model for the demo.
+    """
+
+    trunk_channels: list[int] = Field(default_factory=lambda: [480, 640, 960], min_length=3,
+                                      max_length=3)
+    embed_dim: int = Field(520, gt=0, description="width of the head")
+    kernel_size: int = Field(3, ge=1, le=16,
+                             description="head convolution over the 16 B-spline coefficients")
+    dropout: float = Field(0.2, ge=0, lt=1)
+
+    @field_validator("trunk_channels")
+    @classmethod
+    def _positive_widths(cls, value: list[int]) -> list[int]:
+        if min(value) <= 0:
+            raise ValueError(f"widths must be positive, got {value}")
+        return value
+
+
+class FSeiConfig(SequenceModelConfig):
+    """FSei.py: fine-tune the Sei trunk with a new head (the study's json/FSei.json)."""
+
+    results_path: str = "results/FSei"
+    sei_path: str = Field("sei.pth", description="official Sei weights, read by -p")
+    model_architecture: FSeiArchitecture = Field(default_factory=FSeiArchitecture)
+
+    @model_validator(mode="after")
+    def _long_enough_for_sei(self):
+        if self.sequence_length < SEI_MIN_LENGTH:
+            raise ValueError(f"sequence_length {self.sequence_length} is too short for the Sei "
+                             f"trunk: use at least {SEI_MIN_LENGTH}")
+        return self
+
+
+class PreprocessConfig(StrictConfig):
+    """Preprocess_data_to_numpy.py: run the full Sei over every split and save its outputs."""
+
+    script_name: ClassVar[str] = "Preprocess_data_to_numpy.py"
+
+    data_path: str = Field("data", description="folder with final_data.csv and the split files")
+    result_path: str = Field("data/sei_features", description="output folder of the feature files")
+    sei_path: str = Field("sei.pth", description="official Sei weights (sei.pth)")
+    target_names: str = Field("target.names", description="Sei's target.names (21,907 lines)")
+    sequence_length: int = Field(4000, ge=SEI_MIN_LENGTH,
+                                 description="Sei input length; sequences are centred in it")
+    batch_size: int = Field(216, gt=0, description="sequences per Sei forward pass")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                        description="auto = cuda when available, else cpu")
+    mixed_precision: bool = Field(True, description="bf16 autocast on CUDA; CPU runs fp32")
+    strand_average: bool = Field(
+        False, description="average the outputs for each sequence and its reverse complement")
+    use_reverse_complement: bool = True
+    targets_for_reverse_complement: list[int] = Field(
+        default_factory=lambda: [0, 1],
+        description="labels whose sequences get a reverse-complement row, in every split")
+    seed: int = Field(100, description="seeds the split files when they have to be made")
+
+    @field_validator("targets_for_reverse_complement")
+    @classmethod
+    def _labels_are_binary(cls, value: list[int]) -> list[int]:
+        if not set(value) <= {0, 1}:
+            raise ValueError(f"labels must be 0 or 1, got {value}")
+        return value
+
 
 class DNABert2Config(TrainingConfig):
     """DNABert2.py: fine-tune DNABERT-2 (or another Hugging Face sequence classifier with a fast
@@ -322,6 +392,8 @@ def save_config(config: StrictConfig, path: str | Path) -> None:
 
 
 def _script_name(config_class: type) -> str:
+    if getattr(config_class, "script_name", None):  # a script not named after its config class
+        return config_class.script_name
     name = config_class.__name__
     return name[: -len("Config")] + ".py" if name.endswith("Config") else name
 

@@ -1,0 +1,121 @@
+"""Run the full Sei model over every split and save its 21,907 outputs as features for LR/LGBM.
+
+    python Preprocess_data_to_numpy.py --data data --result data/sei_features
+"""
+
+import argparse
+import logging
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from src.cli import HelpFormatter, run_cli
+from src.config import PreprocessConfig, load_config
+from src.errors import InputError
+
+DEFAULT_JSON = "json/Preprocess.json"
+# flag -> config key; a flag given on the command line overrides the JSON
+OVERRIDES = {"data": "data_path", "result": "result_path", "weights": "sei_path",
+             "target_names": "target_names", "length": "sequence_length",
+             "batch_size": "batch_size", "device": "device", "strand_average": "strand_average"}
+
+EXAMPLES = """examples:
+  python Preprocess_data_to_numpy.py --data data --result data/sei_features
+  python Preprocess_data_to_numpy.py --json json/demo/Preprocess.json
+  python Preprocess_data_to_numpy.py --make-demo-sei data/demo/sei    small random Sei for the demo
+
+Outputs in the result folder, for SET in ALL, TF, HM and split in train, valid, test:
+  data_SET_split.npy (float32, rows x features), target_SET_split.npy (int64 labels),
+  features_SET.txt (Sei target name of each column), headers_split.txt (row headers, "_r" =
+  reverse complement), sei_features_split.json (settings; written when the split is complete).
+A split complete on disk is skipped when the script runs again.
+
+sei.pth: Zenodo record 4906996 (https://doi.org/10.5281/zenodo.4906996), e.g.
+  wget https://zenodo.org/record/4906997/files/sei_model.tar.gz && tar -xzf sei_model.tar.gz
+target.names: https://github.com/FunctionLab/sei-framework (model/target.names).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="Preprocess_data_to_numpy.py", formatter_class=HelpFormatter, epilog=EXAMPLES,
+        description="Map each sequence (centred in 4,000 bp; every split plus its reverse "
+                    "complements, as in the study) to the 21,907 Sei chromatin-profile "
+                    "predictions, and write them, and the transcription-factor (TF) and "
+                    "histone-mark (HM) subsets, as .npy files for LR.py and LGBM.py. Settings "
+                    "come from the JSON config; the flags below override it.")
+    parser.add_argument("--json", metavar="PATH", default=None,
+                        help=f"JSON config (default {DEFAULT_JSON} when it exists, else the "
+                             f"built-in defaults, which are the same)")
+    parser.add_argument("--data", metavar="DIR", help="folder with final_data.csv and the split "
+                                                      "files (config key data_path)")
+    parser.add_argument("--result", metavar="DIR",
+                        help="output folder (result_path; default data/sei_features)")
+    parser.add_argument("--weights", metavar="PATH", help="Sei weights, sei.pth (sei_path)")
+    parser.add_argument("--target-names", metavar="PATH",
+                        help="Sei's target.names (target_names)")
+    parser.add_argument("--length", type=int, metavar="BP",
+                        help="Sei input length; sequences are centred in it (sequence_length, "
+                             "4000 in the study)")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="sequences per forward pass (batch_size; lower it if memory runs out)")
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (device)")
+    parser.add_argument("--strand-average", action=argparse.BooleanOptionalAction, default=None,
+                        help="average each sequence's outputs with its reverse complement's, as "
+                             "the Sei framework does (strand_average; the study did not)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--make-demo-sei", metavar="DIR",
+                        help="only write a small randomly initialised Sei (DIR/sei.pth, official "
+                             "key format) and its DIR/target.names for the demo, then exit")
+    return parser
+
+
+def resolve_config(args) -> PreprocessConfig:
+    """The JSON config (or the defaults) with the command-line flags applied and checked."""
+    if args.json is not None:
+        config = load_config(args.json, PreprocessConfig)
+    elif Path(DEFAULT_JSON).is_file():
+        config = load_config(DEFAULT_JSON, PreprocessConfig)
+    else:
+        config = PreprocessConfig()
+    for flag, key in OVERRIDES.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        try:
+            setattr(config, key, value)
+        except ValidationError as err:
+            message = err.errors()[0]["msg"].removeprefix("Value error, ")
+            raise InputError(f"--{flag.replace('_', '-')} {value}: {message}") from None
+    return config
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    def work():
+        if args.make_demo_sei:
+            from src.sei import write_demo_sei
+
+            weights, names = write_demo_sei(args.make_demo_sei)
+            print(f"demo Sei written: {weights} and {names}")
+            return
+        from src.sei_features import run_preprocess
+
+        config = resolve_config(args)
+        run_preprocess(config, progress=not args.no_progress)
+        print(f"Sei features in {config.result_path}")
+
+    def work_or_stop():
+        try:
+            work()
+        except KeyboardInterrupt:
+            raise InputError("interrupted: run the same command again; the splits already "
+                             "complete are kept and the interrupted one is made again") from None
+
+    run_cli(work_or_stop)
+
+
+if __name__ == "__main__":
+    main()

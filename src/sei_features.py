@@ -1,0 +1,382 @@
+"""Sei outputs as features: run the full Sei over every split and write the feature files.
+
+For each split (train, valid, test) and feature set SET in {ALL, TF, HM}, in the result folder:
+
+    data_{SET}_{split}.npy    float32 (N_split, F_SET)  Sei outputs (probabilities)
+    target_{SET}_{split}.npy  int64 (N_split,)          labels 0/1, same rows
+    features_{SET}.txt        F_SET lines               Sei target name of each column
+    headers_{split}.txt       N_split lines             header of each row ("_r": reverse complement)
+    sei_features_{split}.json                           settings that made the split; written last
+
+Rows are the split's sequences, then (as in the study) a reverse-complement copy of each sequence
+whose label is in `targets_for_reverse_complement`. Each sequence is centred in
+`sequence_length` bp (4,000 in the study) of zero padding.
+
+Writing: a split is first laid out under `.partial/` in the result folder (`.npy` files of the
+final size, made with `numpy.lib.format.open_memmap`); each batch of Sei outputs is written into
+its rows through a memory map of just those rows, which is flushed and closed at once, so memory
+stays flat however many rows there are. Rows can be written in any order and by several processes
+at once (each takes a `shard_range` of rows, see `SplitWriter.open`), and the result is one
+coherent file. When every row is written the files are renamed into the result folder and
+`sei_features_{split}.json` is written last: a split without it is incomplete and is made again
+on the next run; a complete split is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import PreprocessConfig, config_to_dict
+from .data import DATA_FILE, SPLITS, SplitRows, augment_rows, load_split_indices, read_sequence_table
+from .encoding import codes_to_one_hot, encode_codes, reverse_complement_codes
+from .errors import InputError
+from .runs import atomic_write_text
+from .sei import Sei, load_sei
+from .sei_targets import FEATURE_SETS, SeiTargets, read_target_names
+
+PARTIAL_DIR = ".partial"
+MARKER = "sei_features_{split}.json"
+# Settings that change the numbers: a complete split made with others is not silently reused.
+SIGNATURE_KEYS = ("sequence_length", "strand_average", "use_reverse_complement",
+                  "targets_for_reverse_complement")
+
+log = logging.getLogger("ir_sei.preprocess")
+
+
+def choose_device(name: str = "auto") -> torch.device:
+    """"auto" -> cuda when PyTorch sees a GPU, else cpu; "cpu", "cuda" or "cuda:N" as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} was asked for, but PyTorch sees no GPU: set device to "
+                         f"\"auto\" or \"cpu\" (or install the CUDA build of PyTorch)")
+    return device
+
+
+def feature_paths(folder: str | Path, split: str) -> dict[str, Path]:
+    """File names of one split (keys "data_ALL", "target_ALL", ..., "headers")."""
+    folder = Path(folder)
+    paths = {}
+    for fset in FEATURE_SETS:
+        paths[f"data_{fset}"] = folder / f"data_{fset}_{split}.npy"
+        paths[f"target_{fset}"] = folder / f"target_{fset}_{split}.npy"
+    paths["headers"] = folder / f"headers_{split}.txt"
+    return paths
+
+
+def shard_range(n_rows: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Contiguous rows [start, stop) of process `rank` out of `world_size` (sizes differ by <= 1)."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} out of range for world_size {world_size}")
+    base, extra = divmod(n_rows, world_size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+def _npy_data_offset(path: Path) -> tuple[int, tuple, np.dtype]:
+    """Byte offset of the data in a .npy file, with its shape and dtype."""
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        if fortran:
+            raise ValueError(f"{path} is Fortran-ordered")
+        return handle.tell(), shape, dtype
+
+
+class SplitWriter:
+    """The memory-mapped output files of one split, written row block by row block.
+
+    `create` (one process) lays out the files under `.partial/` and writes labels and headers;
+    `open` (any process, after `create`) attaches to them; `write` fills rows; `finalize` (one
+    process, after every row is written) moves the files into place and writes the marker.
+    """
+
+    def __init__(self, folder: Path, split: str, n_rows: int, columns: dict[str, np.ndarray]):
+        self.folder = Path(folder)
+        self.split = split
+        self.n_rows = n_rows
+        self.columns = columns  # feature set -> column indices into the ALL outputs
+        self.partial = feature_paths(self.folder / PARTIAL_DIR, split)
+        self._layout: dict[str, tuple[int, int]] = {}  # set -> (data offset, n columns)
+
+    @classmethod
+    def create(cls, folder: Path, split: str, rows: SplitRows, columns: dict[str, np.ndarray]
+               ) -> "SplitWriter":
+        writer = cls(folder, split, len(rows.labels), columns)
+        (writer.folder / PARTIAL_DIR).mkdir(parents=True, exist_ok=True)
+        for fset, cols in columns.items():
+            # A sparse file of the final size: rows are filled in place later.
+            data = np.lib.format.open_memmap(writer.partial[f"data_{fset}"], mode="w+",
+                                             dtype=np.float32, shape=(writer.n_rows, len(cols)))
+            del data
+            target = np.lib.format.open_memmap(writer.partial[f"target_{fset}"], mode="w+",
+                                               dtype=np.int64, shape=(writer.n_rows,))
+            target[:] = rows.labels
+            target.flush()
+            del target
+        atomic_write_text(writer.partial["headers"],
+                          "".join(f"{header}\n" for header in rows.headers))
+        return writer.attach()
+
+    @classmethod
+    def open(cls, folder: Path, split: str, n_rows: int, columns: dict[str, np.ndarray]
+             ) -> "SplitWriter":
+        """Attach to files laid out by `create` (e.g. in another process of a sharded run)."""
+        return cls(folder, split, n_rows, columns).attach()
+
+    def attach(self) -> "SplitWriter":
+        for fset, cols in self.columns.items():
+            path = self.partial[f"data_{fset}"]
+            if not path.is_file():
+                raise InputError(f"{path} is missing: the split's output was removed while it "
+                                 f"was being written; run the script again")
+            offset, shape, dtype = _npy_data_offset(path)
+            if shape != (self.n_rows, len(cols)) or dtype != np.float32:
+                raise InputError(f"{path} has shape {shape}, expected {(self.n_rows, len(cols))}: "
+                                 f"another run is writing the same folder; wait for it or use "
+                                 f"another result folder")
+            self._layout[fset] = (offset, len(cols))
+        return self
+
+    def write(self, start: int, outputs: np.ndarray) -> None:
+        """Write Sei outputs (B, F_ALL) float32 into rows [start, start + B) of every set."""
+        outputs = np.asarray(outputs, dtype=np.float32)
+        stop = start + len(outputs)
+        if start < 0 or stop > self.n_rows:
+            raise ValueError(f"rows [{start}, {stop}) outside the split's {self.n_rows} rows")
+        for fset, cols in self.columns.items():
+            offset, width = self._layout[fset]
+            if len(outputs) == 0 or width == 0:
+                continue
+            # Map just these rows and drop the map at once: written pages then belong to the
+            # page cache, not to this process, so its memory does not grow with the split.
+            block = np.memmap(self.partial[f"data_{fset}"], dtype=np.float32, mode="r+",
+                              offset=offset + start * width * 4, shape=(len(outputs), width))
+            block[:] = outputs if fset == "ALL" else outputs[:, cols]
+            del block  # no msync per batch: `finalize` syncs each file once
+
+    def finalize(self, signature: dict) -> None:
+        """Write the completion marker, then move the finished files into the result folder.
+
+        A crash between the two leaves a marker with files missing, which `split_status` reports
+        as "missing": the split is made again, never taken as complete.
+        """
+        for path in self.partial.values():  # the data reach the disk before the marker does
+            with open(path, "rb+") as handle:
+                os.fsync(handle.fileno())
+        marker = {"split": self.split, "n_rows": self.n_rows,
+                  "n_features": {fset: len(cols) for fset, cols in self.columns.items()},
+                  **signature}
+        atomic_write_text(self.folder / MARKER.format(split=self.split),
+                          json.dumps(marker, indent=2, sort_keys=True) + "\n")
+        for key, partial in self.partial.items():
+            os.replace(partial, feature_paths(self.folder, self.split)[key])
+        with contextlib.suppress(OSError):  # removed once no other split is in progress
+            (self.folder / PARTIAL_DIR).rmdir()
+
+
+def split_status(folder: Path, split: str, signature: dict, n_rows: int,
+                 columns: dict[str, np.ndarray]) -> str:
+    """State of one split in the result folder.
+
+    Returns "complete" (marker and every file of the right shape: skip it), "redo" (our marker,
+    but files missing or damaged: make it again) or "missing" (nothing there: make it).
+
+    Raises
+    ------
+    InputError
+        The split was made with other settings, or files of that split exist without a marker
+        (not written by a complete run of this script); nothing is overwritten.
+    """
+    marker_path = folder / MARKER.format(split=split)
+    finals = feature_paths(folder, split)
+    if not marker_path.is_file():
+        present = [path.name for path in finals.values() if path.exists()]
+        if present:
+            raise InputError(
+                f"{folder} holds {', '.join(present)} but no {marker_path.name}: these files were "
+                f"not written by a complete run of this script (another program's output, or a "
+                f"copy). To keep them, choose another result folder (--result); to replace "
+                f"them, delete them first")
+        return "missing"
+    try:
+        marker = json.loads(marker_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "redo"
+    ours = {**signature, "n_rows": n_rows}
+    differ = [(key, marker.get(key), ours.get(key))
+              for key in (*SIGNATURE_KEYS, "n_outputs", "data_file", "sei_path", "n_rows")
+              if marker.get(key) != ours.get(key)]
+    if differ:
+        detail = "; ".join(f"{key}: {there!r} there, {now!r} now" for key, there, now in differ)
+        raise InputError(
+            f"{folder} already holds the {split} split's Sei features, made with other settings "
+            f"({detail}). Choose another result folder (--result), or delete {marker_path.name} "
+            f"and the {split} files there to make them again")
+    for key, path in finals.items():
+        if not path.is_file():
+            return "redo"
+        if key.startswith(("data_", "target_")):
+            try:
+                _, shape, _ = _npy_data_offset(path)
+            except (ValueError, OSError):
+                return "redo"
+            fset = key.split("_", 1)[1]
+            expected = (n_rows, len(columns[fset])) if key.startswith("data_") else (n_rows,)
+            if shape != expected:
+                return "redo"
+    return "complete"
+
+
+def discard_split(folder: Path, split: str) -> None:
+    """Remove a split's files written by an earlier, unfinished run (files first, marker last, so
+    a crash in between never leaves files without their marker)."""
+    for path in feature_paths(folder, split).values():
+        path.unlink(missing_ok=True)
+    (folder / MARKER.format(split=split)).unlink(missing_ok=True)
+
+
+@dataclass
+class PreparedData:
+    """What every split needs: sequences, split rows, Sei targets and column sets."""
+
+    sequences: list[str]
+    splits: dict[str, SplitRows]
+    targets: SeiTargets
+    columns: dict[str, np.ndarray]
+    data_file: Path
+
+
+def prepare(config: PreprocessConfig, n_outputs: int) -> PreparedData:
+    """Read and check the data, the split files and target.names (before any Sei work)."""
+    data_dir = Path(config.data_path)
+    table = read_sequence_table(data_dir / DATA_FILE)
+    for start in range(0, len(table), 20_000):  # every sequence checked now, not mid-split
+        encode_codes(table.sequences[start:start + 20_000], config.sequence_length,
+                     source=str(table.path), describe_row=lambda r, s=start: table.describe_row(s + r))
+    indices = load_split_indices(data_dir, len(table), seed=config.seed)
+    splits = {split: augment_rows(table, indices[split], config.use_reverse_complement,
+                                  config.targets_for_reverse_complement) for split in SPLITS}
+    targets = read_target_names(config.target_names, n_outputs=n_outputs)
+    columns = {fset: targets.indices(fset) for fset in FEATURE_SETS}
+    return PreparedData(table.sequences, splits, targets, columns, table.path)
+
+
+def batch_inputs(sequences: list[str], rows: SplitRows, start: int, stop: int, length: int,
+                 device: torch.device) -> torch.Tensor:
+    """One-hot inputs (B, 4, length) float32 on `device` for rows [start, stop) of a split.
+
+    Codes (1 byte per base) are made and reverse-complemented on the CPU and expanded to one-hot
+    on the device, so only the compact codes travel.
+    """
+    codes = encode_codes([sequences[r] for r in rows.source_rows[start:stop]], length)
+    flip = rows.is_reverse_complement[start:stop]
+    if flip.any():
+        codes[flip] = reverse_complement_codes(codes[flip])
+    return codes_to_one_hot(torch.from_numpy(codes).to(device, non_blocking=True))
+
+
+def extract_rows(model: Sei, data: PreparedData, split: str, writer: SplitWriter,
+                 config: PreprocessConfig, device: torch.device, row_range=None,
+                 progress: bool = True) -> None:
+    """Run Sei over rows [start, stop) of a split and write its outputs.
+
+    Inference mode; bf16 autocast on CUDA when `mixed_precision` (fp32 on the CPU). The model's
+    train/eval mode is restored afterwards.
+    """
+    rows = data.splits[split]
+    start, stop = row_range or (0, len(rows.labels))
+    use_bf16 = config.mixed_precision and device.type == "cuda"
+    was_training = model.training
+    model.eval()
+    bar = tqdm(total=stop - start, desc=f"Sei features, {split}", unit="seq", disable=not progress)
+    try:
+        with torch.inference_mode():
+            for first in range(start, stop, config.batch_size):
+                last = min(first + config.batch_size, stop)
+                x = batch_inputs(data.sequences, rows, first, last, config.sequence_length, device)
+                with (torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16
+                      else contextlib.nullcontext()):
+                    outputs = model(x)
+                writer.write(first, outputs.float().cpu().numpy())
+                bar.update(last - first)
+    finally:
+        bar.close()
+        model.train(was_training)
+
+
+def signature_of(config: PreprocessConfig, n_outputs: int, data_file: Path) -> dict:
+    """The settings recorded in (and compared with) each split's completion marker."""
+    weights = Path(config.sei_path)
+    return {
+        **{key: getattr(config, key) for key in SIGNATURE_KEYS},
+        "n_outputs": n_outputs,
+        "data_file": str(Path(data_file).resolve()),
+        "sei_path": str(weights.resolve()),
+        "sei_file_bytes": weights.stat().st_size if weights.is_file() else None,
+    }
+
+
+def write_feature_names(folder: Path, targets: SeiTargets) -> None:
+    for fset in FEATURE_SETS:
+        atomic_write_text(folder / f"features_{fset}.txt",
+                          "".join(f"{name}\n" for name in targets.feature_names(fset)))
+
+
+def run_preprocess(config: PreprocessConfig, progress: bool = True) -> dict[str, str]:
+    """Make the feature files of every split that is not complete on disk.
+
+    Returns
+    -------
+    dict split -> "written" or "skipped"
+    """
+    device = choose_device(config.device)
+    model = load_sei(config.sei_path, strand_average=config.strand_average)
+    data = prepare(config, model.n_targets)
+    folder = Path(config.result_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    signature = signature_of(config, model.n_targets, data.data_file)
+    status = {split: split_status(folder, split, signature, len(data.splits[split].labels),
+                                  data.columns) for split in SPLITS}
+    counts = data.targets.counts()
+    log.info(f"Sei: {model.n_targets:,} outputs (TF {counts['TF']:,}, HM {counts['HM']:,}, "
+             f"accessibility {counts['ACC']:,}); input {config.sequence_length} bp; device "
+             f"{device}" + (", bf16" if config.mixed_precision and device.type == "cuda" else ""))
+    result = {}
+    if all(s == "complete" for s in status.values()):
+        log.info(f"every split is complete in {folder}; nothing to do")
+        return {split: "skipped" for split in SPLITS}
+    model.to(device)
+    write_feature_names(folder, data.targets)
+    for split in SPLITS:
+        n_rows = len(data.splits[split].labels)
+        if status[split] == "complete":
+            log.info(f"{split}: {n_rows:,} rows complete in {folder}, skipped")
+            result[split] = "skipped"
+            continue
+        if status[split] == "redo":
+            log.info(f"{split}: the files in {folder} are incomplete; making them again")
+            discard_split(folder, split)
+        started = time.perf_counter()
+        writer = SplitWriter.create(folder, split, data.splits[split], data.columns)
+        extract_rows(model, data, split, writer, config, device, progress=progress)
+        writer.finalize({**signature, "config": config_to_dict(config),
+                         "seconds": round(time.perf_counter() - started, 1)})
+        log.info(f"{split}: {n_rows:,} rows written to {folder} "
+                 f"({time.perf_counter() - started:.1f} s)")
+        result[split] = "written"
+    return result
