@@ -349,6 +349,45 @@ class DNABert2Config(TrainingConfig):
         return value
 
 
+class AttributeConfig(StrictConfig):
+    """Attribute.py: Integrated Gradients hot spots and motif enrichment (DESIGN section 7).
+
+    The flags -w -t -p -d -r --steps --batch-size --device --p-value override these values.
+    The data (data_path, sequence_length, reverse complements) come from the model's checkpoint;
+    `data_path` here only points elsewhere when the data moved.
+    """
+
+    window: int = Field(32, ge=4, description="-w: hot-spot window width (bp)")
+    ig_threshold: float = Field(
+        0.7, gt=0, le=1, description="-t: hot spot = attribution >= this x the sequence maximum")
+    prediction_threshold: float = Field(
+        0.7, ge=0, lt=1, description="-p: keep sequences predicted correctly with P > this")
+    database: str = Field("jaspar2024", min_length=1,
+                          description="-d: a MEME file, or jaspar2024-style JASPAR CORE release")
+    result: str = Field("IG", min_length=1, description="-r: output folder in the run folder")
+    ig_steps: int = Field(50, ge=2, description="--steps: Integrated Gradients steps")
+    ig_method: Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
+                       "riemann_middle"] = "gausslegendre"
+    batch_size: int = Field(
+        256, gt=0, description="--batch-size: model inputs per forward/backward pass; IG takes "
+                               "max(1, batch_size // ig_steps) sequences at a time")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                        description="--device: auto = cuda when available, else cpu")
+    max_relative_delta: float = Field(
+        0.05, gt=0, description="warn when the IG convergence delta exceeds this fraction of the "
+                                "logit change for more than 5% of the sequences")
+    pseudocount: float = Field(0.1, ge=0, description="background-weighted motif pseudocount")
+    hit_fraction: float = Field(
+        0.8, gt=0, le=1, description="hit = best score >= this x the best attainable score")
+    p_value: float | None = Field(
+        None, gt=0, lt=1, description="--p-value: hit = per-site p-value <= this (replaces "
+                                      "hit_fraction)")
+    scan_chunk_size: int = Field(256, gt=0, description="windows scanned together")
+    top_n: int = Field(20, gt=0, description="TFs per direction in the bar plot")
+    n_logos: int = Field(4, ge=0, description="logos of the top motifs per direction")
+    data_path: str | None = Field(None, description="override the checkpoint's data_path")
+
+
 ConfigT = TypeVar("ConfigT", bound=StrictConfig)
 
 

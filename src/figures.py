@@ -92,3 +92,78 @@ def plot_top_features(lr_top: pd.DataFrame, lgbm_top: pd.DataFrame, path: str | 
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return Path(path)
+
+
+def plot_enrichment_bars(table: pd.DataFrame, path: str | Path, top_n: int = 20,
+                         title: str = "") -> Path:
+    """Top motifs by IR enrichment and by non-IR enrichment (Attribute.py `top_tfs.png`).
+
+    `table` is `src.enrichment.motif_enrichment` output (ranked by `difference`). Bars are the
+    difference of the proportions of IR and non-IR windows hit (percentage points); * marks a
+    Benjamini-Hochberg adjusted p-value below 0.05.
+    """
+    ir = table[table["difference"] > 0].head(top_n)
+    non_ir = table[table["difference"] < 0].tail(top_n)
+    shown = pd.concat([ir, non_ir])
+    fig, ax = plt.subplots(figsize=(7.0, 0.28 * max(len(shown), 4) + 1.2))
+    if shown.empty:
+        ax.text(0.5, 0.5, "no motif is hit more often in one class", ha="center",
+                transform=ax.transAxes)
+    else:
+        labels = [f"{tf} ({mid})" + (" *" if p < 0.05 else "")
+                  for tf, mid, p in zip(shown["tf"], shown["matrix_id"], shown["p_bh"])]
+        colours = ["#c0392b" if d > 0 else "#2471a3" for d in shown["difference"]]
+        y = range(len(shown))[::-1]
+        ax.barh(list(y), 100 * shown["difference"], color=colours)
+        ax.set_yticks(list(y), labels, fontsize=8)
+        ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("windows hit: IR % - non-IR %  (red: IR, blue: non-IR; * BH p < 0.05)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_motif_logos(panels: list[dict], path: str | Path) -> Path:
+    """Sequence logos (logomaker) of motifs and of the hot-spot sites that hit them.
+
+    Each panel is a dict with `title`, `motif` (4, W) probabilities of the database motif,
+    `sites` (4, W) base counts of the hit sites, `attribution` (4, W) mean attribution on the
+    observed bases, and `background` (4,). One row per panel: the motif and the sites in bits
+    (information content against the background), and the mean attribution.
+    """
+    import logomaker
+    import numpy as np
+
+    fig, axes = plt.subplots(len(panels), 3, figsize=(13.0, 1.9 * len(panels) + 0.4),
+                             squeeze=False)
+    for row, panel in zip(axes, panels):
+        background = np.asarray(panel["background"], dtype=float)
+        frames = {
+            "database motif (bits)": _information(panel["motif"], background),
+            "hot-spot sites (bits)": _information(panel["sites"] + 1e-9, background),
+            "mean attribution": pd.DataFrame(np.asarray(panel["attribution"]).T,
+                                             columns=list("ACGT")),
+        }
+        for ax, (name, frame) in zip(row, frames.items()):
+            logomaker.Logo(frame, ax=ax, color_scheme="classic", show_spines=False)
+            ax.set_title(f"{panel['title']}\n{name}" if ax is row[1] else f"\n{name}",
+                         fontsize=8)
+            ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def _information(matrix, background) -> pd.DataFrame:
+    """(4, W) counts or probabilities -> information content (bits) per base, as logomaker wants."""
+    import logomaker
+    import numpy as np
+
+    probabilities = np.asarray(matrix, dtype=float)
+    probabilities = probabilities / probabilities.sum(axis=0, keepdims=True)
+    frame = pd.DataFrame(probabilities.T, columns=list("ACGT"))
+    return logomaker.transform_matrix(frame, from_type="probability", to_type="information",
+                                      background=background)

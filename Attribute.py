@@ -1,0 +1,118 @@
+"""Explain a sequence model: Integrated Gradients hot spots, scanned with JASPAR motifs.
+
+    python Attribute.py -m results/FSei/FSei_<time>/best.pt -i -b -w 32 -t 0.7 -p 0.7 -d jaspar2024 -r IG
+"""
+
+import argparse
+from pathlib import Path
+
+from src.cli import HelpFormatter, run_cli
+from src.config import AttributeConfig, load_config
+
+DEFAULT_JSON = "json/Attribute.json"
+
+EXAMPLES = """examples:
+  python Attribute.py -m results/FSei/FSei_<time>/best.pt -i -b          IG, then motif enrichment
+  python Attribute.py -m results/FSei/FSei_<time>/best.pt -b -d data/jaspar.meme.txt -r IG
+                                      rescan the saved windows of -r IG with another database
+  python Attribute.py --json json/demo/Attribute.json -m results/demo/ConvNet/ConvNet_<time> -i -b
+
+outputs (in <run folder>/<-r>/): windows.csv, attributions.npz, integration.json (-i);
+nsites.txt, enrichment.csv, motif_hits.csv, top_tfs.png, logos_IR.png, logos_non_IR.png (-b)
+"""
+
+# flag -> AttributeConfig key; a flag given on the command line overrides the JSON
+OVERRIDES = {"window": "window", "threshold": "ig_threshold", "prediction": "prediction_threshold",
+             "database": "database", "result": "result", "steps": "ig_steps",
+             "batch_size": "batch_size", "device": "device", "p_value": "p_value"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="Attribute.py", epilog=EXAMPLES, formatter_class=HelpFormatter,
+        description="Integrated Gradients (captum) on the valid + test sequences that a model "
+                    "predicts correctly and confidently; windows around the attribution hot "
+                    "spots; motif hits in IR and non-IR windows compared per TF (two-proportion "
+                    "z-test, Bonferroni and Benjamini-Hochberg). Works with any one-hot sequence "
+                    "model checkpoint (FSei, ConvNet, Basset).")
+    parser.add_argument("-m", "--model", required=True, metavar="PATH",
+                        help="checkpoint (a run's best.pt) or its run folder; outputs go to "
+                             "<run folder>/<-r>/")
+    parser.add_argument("-i", "--integrate", action="store_true",
+                        help="select sequences, run Integrated Gradients, cut and save the "
+                             "hot-spot windows")
+    parser.add_argument("-b", "--bind", action="store_true",
+                        help="scan the saved windows with the motifs of -d and rank TFs by "
+                             "enrichment in IR vs non-IR windows")
+    parser.add_argument("-w", "--window", type=int, metavar="BP",
+                        help="window width around a hot spot (default 32, or the JSON's)")
+    parser.add_argument("-t", "--threshold", type=float, metavar="T",
+                        help="hot spot: attribution >= T x the sequence's maximum (default 0.7)")
+    parser.add_argument("-p", "--prediction", type=float, metavar="P",
+                        help="keep sequences predicted correctly with probability > P "
+                             "(default 0.7)")
+    parser.add_argument("-d", "--database", metavar="DB",
+                        help="motifs: a MEME file (e.g. JASPAR's jaspar.meme.txt) or a JASPAR "
+                             "release name such as jaspar2024 (CORE vertebrates, read offline "
+                             "from pyjaspar); default jaspar2024")
+    parser.add_argument("-r", "--result", metavar="NAME",
+                        help="output folder name inside the model's run folder (default IG)")
+    parser.add_argument("--steps", type=int, metavar="N",
+                        help="Integrated Gradients steps (default 50)")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="model inputs per forward/backward pass (default 256)")
+    parser.add_argument("--device", metavar="DEV",
+                        help="auto (GPU when available), cpu, cuda or cuda:N (default auto)")
+    parser.add_argument("--p-value", type=float, metavar="P",
+                        help="count a hit when the best site's p-value is <= P instead of the "
+                             "0.8 x best-score rule")
+    parser.add_argument("--json", metavar="PATH",
+                        help=f"JSON config with every setting (default {DEFAULT_JSON} when it "
+                             f"exists); flags override it")
+    parser.add_argument("--force", action="store_true",
+                        help="with -i: replace windows that an earlier -i saved under the same -r")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def resolve_config(args: argparse.Namespace) -> AttributeConfig:
+    """The JSON config (or the defaults) with the flags given on the command line on top."""
+    if args.json:
+        config = load_config(args.json, AttributeConfig)
+    elif Path(DEFAULT_JSON).is_file():
+        config = load_config(DEFAULT_JSON, AttributeConfig)
+    else:
+        config = AttributeConfig()
+    values = config.model_dump()
+    for flag, key in OVERRIDES.items():
+        if getattr(args, flag) is not None:
+            values[key] = getattr(args, flag)
+    from pydantic import ValidationError
+
+    from src.errors import InputError
+
+    try:
+        return AttributeConfig.model_validate(values)
+    except ValidationError as err:
+        flags = {v: k for k, v in OVERRIDES.items()}
+        problems = [f"{'--' + flags[e['loc'][0]].replace('_', '-') if e['loc'] and e['loc'][0] in flags else '.'.join(map(str, e['loc']))}: "
+                    f"{e['msg']} (got {e.get('input')!r})" for e in err.errors()]
+        raise InputError("invalid setting(s): " + "; ".join(problems)) from None
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+
+    def work():
+        from src.attribution import run_attribution
+
+        config = resolve_config(args)
+        run_attribution(config, args.model, integrate=args.integrate, bind=args.bind,
+                        force=args.force, progress=not args.no_progress,
+                        window_given=args.window is not None)
+
+    run_cli(work)
+
+
+if __name__ == "__main__":
+    main()

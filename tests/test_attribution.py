@@ -1,0 +1,327 @@
+"""Integrated Gradients hot spots (src.attribution) and Attribute.py end to end.
+
+Includes the defects of the original code that must not come back: the non-IR selection letting
+label-1 sequences in, windows at sequence ends stored with zero attributions, and a batch of one
+sequence crashing the attention pool.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import Attribute
+from src.attribution import (AttributionData, Windows, check_sequence_model, compute_windows,
+                             hot_spot_windows, integrated_gradients, load_windows, predict_probabilities,
+                             save_windows, select_confident, uniform_baseline)
+from src.checkpoints import save_checkpoint
+from src.config import AttributeConfig, BassetConfig, config_to_dict
+from src.data import build_sequence_datasets
+from src.encoding import codes_to_one_hot, encode_codes
+from src.errors import InputError
+from src.networks import build_model, register_model
+
+TINY_CONVNET = {"channels": [8, 8, 8, 8], "dilations": [2], "residual_width": 8, "embed_dim": 8,
+                "feedforward_dim": 8, "dropout": 0.0}
+
+
+def tiny_convnet(seed=0):
+    """The project's ConvNet (attention-pool head) at a toy width, with non-trivial BatchNorm."""
+    torch.manual_seed(seed)
+    model = build_model("ConvNet", TINY_CONVNET)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def random_one_hot(n, length, seed=0):
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(1, 5, size=(n, length)).astype(np.uint8)
+    return codes_to_one_hot(codes)
+
+
+def test_integrated_gradients_completeness_and_batch_independence():
+    model = tiny_convnet()
+    x = random_one_hot(3, 600)
+    targets = torch.tensor([0, 1, 1])
+    attributions, delta, change = integrated_gradients(model, x, targets, steps=32)
+    with torch.no_grad():
+        out_x = model(x).gather(1, targets[:, None]).squeeze(1)
+        out_b = model(uniform_baseline(x)).gather(1, targets[:, None]).squeeze(1)
+    # completeness: attributions add up to the change of the target logit
+    torch.testing.assert_close(change, out_x - out_b, atol=1e-4, rtol=1e-4)
+    total = attributions.sum(dim=(1, 2))
+    assert ((total - (out_x - out_b)).abs() <= 0.02 * (out_x - out_b).abs() + 1e-3).all()
+    torch.testing.assert_close(delta, total - (out_x - out_b), atol=1e-4, rtol=1e-3)
+    assert (uniform_baseline(x) == 0.25).all()
+    # one sequence at a time (batch of one through the attention pool) gives the same result
+    single = torch.cat([integrated_gradients(model, x[i:i + 1], targets[i:i + 1], steps=32)[0]
+                        for i in range(3)])
+    torch.testing.assert_close(single, attributions, atol=1e-5, rtol=1e-4)
+
+
+def test_baseline_gives_padding_no_attribution():
+    model = tiny_convnet()
+    codes = encode_codes(["ACGT" * 100], length=600)  # 400 bp centred in 600 columns
+    x = codes_to_one_hot(codes)
+    attributions, _, _ = integrated_gradients(model, x, torch.tensor([1]), steps=16)
+    padding = torch.from_numpy(codes[0] == 0)
+    assert attributions[0][:, padding].abs().max() == 0
+    assert attributions[0][:, ~padding].abs().max() > 0
+
+
+def test_selection_keeps_only_the_requested_class_above_the_threshold():
+    labels = np.array([0, 0, 0, 1, 1, 1, 1])
+    probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8],  # label 0
+                              [0.95, 0.05], [0.1, 0.9], [0.25, 0.75], [0.5, 0.5]])  # label 1
+    # row 3 is a label-1 sequence predicted as non-IR with 0.95: never a non-IR example
+    assert select_confident(labels, probabilities, 0.7, 0).tolist() == [0]
+    assert select_confident(labels, probabilities, 0.7, 1).tolist() == [4, 5]
+    assert select_confident(labels, probabilities, 0.8, 1).tolist() == [4]  # -p is used
+    assert select_confident(labels, probabilities, 0.5, 0).tolist() == [0, 1]
+
+
+def test_hot_spot_windows_at_sequence_ends_and_in_padding():
+    scores = np.zeros(100)
+    scores[[1, 50, 98]] = [10.0, 8.0, 9.0]
+    scores[20] = 6.0  # below 0.7 x 10
+    windows = hot_spot_windows(scores, 0, 100, 0.7, 16)
+    assert windows == [(0, 16, 1), (84, 100, 98), (42, 58, 50)]
+    for lo, hi, peak in windows:
+        assert hi - lo == 16 and lo <= peak < hi
+    # the real sequence is columns 10..89 (padding around): windows stay inside it
+    padded = np.zeros(100)
+    padded[[11, 88]] = [5.0, 5.0]
+    assert hot_spot_windows(padded, 10, 90, 0.7, 16) == [(10, 26, 11), (74, 90, 88)]
+    # a sequence shorter than the window gives one window: the whole sequence
+    assert hot_spot_windows(padded, 10, 20, 0.7, 16) == [(10, 20, 11)]
+    # hot spots next to each other share a window; every hot spot is covered
+    dense = np.zeros(60)
+    dense[[30, 33, 37, 45]] = [10, 9, 8, 7.5]
+    windows = hot_spot_windows(dense, 0, 60, 0.7, 10)
+    assert windows == [(25, 35, 30), (32, 42, 37), (40, 50, 45)]
+    hot = np.nonzero(dense >= 7)[0]
+    assert all(any(lo <= h < hi for lo, hi, _ in windows) for h in hot)
+    assert hot_spot_windows(-np.ones(30), 0, 30, 0.7, 8) == []  # no positive attribution
+
+
+def make_data(codes, labels, starts=None, ends=None) -> AttributionData:
+    n = len(labels)
+    return AttributionData(
+        headers=np.array([f"s{i}" for i in range(n)], dtype=object), labels=np.asarray(labels),
+        splits=np.array(["test"] * n, dtype=object), is_reverse_complement=np.zeros(n, bool),
+        codes=codes, starts=np.zeros(n, np.int64) if starts is None else starts,
+        ends=np.full(n, codes.shape[1]) if ends is None else ends,
+        background=np.full(4, 0.25), data_path=Path("."))
+
+
+class EndFocusedModel(torch.nn.Module):
+    """Logits that depend most on the first and last bases: hot spots sit at the sequence ends."""
+
+    model_name = "EndFocused"
+
+    def __init__(self, length):
+        super().__init__()
+        weights = torch.zeros(4, length)
+        weights[0, :3] = 3.0  # A at the start
+        weights[3, -3:] = 3.0  # T at the end
+        weights[2, :3] = -3.0  # G at the start: non-IR
+        weights[1, length // 2] = 0.5
+        self.weights = torch.nn.Parameter(weights)
+
+    def forward(self, x):
+        score = (x * self.weights).sum(dim=(1, 2))
+        return torch.stack([-score, score], dim=1)
+
+
+def test_windows_at_the_ends_carry_their_real_attributions():
+    length = 40
+    sequences = ["AAA" + "C" * 34 + "TTT", "AAA" + "G" * 34 + "TTT", "GGG" + "C" * 37]
+    codes = encode_codes(sequences, length)
+    data = make_data(codes, np.array([1, 1, 0]))
+    model = EndFocusedModel(length)
+    config = AttributeConfig(window=8, ig_threshold=0.7, prediction_threshold=0.5, ig_steps=8,
+                             batch_size=8)
+    windows = compute_windows(model, data, config, torch.device("cpu"), log=lambda _: None,
+                              progress=False)
+    table = windows.table
+    ir = table[table["label"] == 1]
+    assert set(zip(ir["start"], ir["end"])) == {(0, 8), (32, 40)}
+    x = codes_to_one_hot(codes)
+    full, _, _ = integrated_gradients(model, x[:2], torch.tensor([1, 1]), steps=8)
+    for row, matrix in zip(table.itertuples(), windows.attributions):
+        if row.label != 1:
+            continue
+        i = int(row.header[1:])
+        expected = full[i][:, row.start:row.end].numpy()
+        np.testing.assert_allclose(matrix, expected, atol=1e-6)
+        assert np.abs(matrix).sum() > 0
+        assert row.sequence == sequences[i][row.start:row.end]
+    assert windows.summary["counts"]["IR"] == {"considered": 2, "selected": 2,
+                                               "with_hot_spots": 2, "windows": 4}
+    assert windows.summary["convergence_delta"]["max_relative"] < 1e-3
+
+
+def test_a_batch_of_one_sequence_through_the_attention_pool():
+    model = tiny_convnet()
+    model.train()
+    codes = np.random.default_rng(1).integers(1, 5, size=(3, 600)).astype(np.uint8)
+    one = predict_probabilities(model, codes, torch.device("cpu"), batch_size=1, progress=False)
+    three = predict_probabilities(model, codes, torch.device("cpu"), batch_size=3,
+                                  progress=False)
+    np.testing.assert_allclose(one, three, atol=1e-6)
+    assert model.training  # the borrowed model is handed back in the mode it came in
+    check_sequence_model(model.eval(), 600, torch.device("cpu"))  # (1, 4, L) -> (1, 2)
+    attributions, _, _ = integrated_gradients(model, codes_to_one_hot(codes[:1]),
+                                              torch.tensor([1]), steps=2)
+    assert attributions.shape == (1, 4, 600)
+
+
+def test_windows_round_trip_and_bad_files(tmp_path):
+    table = pd.DataFrame({"window": [0, 1], "class": ["IR", "non-IR"], "label": [1, 0],
+                          "header": ["a", "b_r"], "split": ["valid", "test"],
+                          "reverse_complement": [False, True], "start": [0, 5], "end": [8, 13],
+                          "peak": [3, 9], "peak_score": [1.0, 2.0], "window_score": [3.0, 4.0],
+                          "probability": [0.9, 0.8], "ig_delta": [0.0, 0.01],
+                          "sequence": ["ACGTACGT", "NNACGTAC"]})
+    attributions = np.random.default_rng(0).normal(size=(2, 4, 8)).astype(np.float32)
+    summary = {"counts": {}, "background": [0.25] * 4, "window": 8}
+    save_windows(tmp_path, Windows(table, attributions, summary))
+    loaded = load_windows(tmp_path)
+    pd.testing.assert_frame_equal(loaded.table, table)
+    np.testing.assert_array_equal(loaded.attributions, attributions)
+    assert loaded.summary == summary
+    (tmp_path / "windows.csv").write_text(table.drop(columns=["sequence"]).to_csv(index=False))
+    with pytest.raises(InputError, match="sequence"):
+        load_windows(tmp_path)
+    with pytest.raises(InputError, match="run Attribute.py with -i first"):
+        load_windows(tmp_path / "missing")
+
+
+# ------------------------------------------------------------------------------------------
+# end to end on the demo data, with a small model trained here
+
+
+@register_model("TestMotifCNN")
+class MotifCNN(torch.nn.Module):
+    """A small motif detector (conv, global max over positions, linear): learns the demo in
+    seconds on a CPU; registered so that its checkpoint rebuilds like any project model."""
+
+    def __init__(self, filters=24, width=15):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(4, filters, width, padding=width // 2)
+        self.out = torch.nn.Linear(filters, 2)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.conv(x)).amax(dim=2))
+
+
+@pytest.fixture(scope="module")
+def trained_run(demo_dir, tmp_path_factory):
+    """A small model trained for a few epochs on the demo data, saved as a run's best.pt."""
+    length = 300
+    config = BassetConfig.model_validate({
+        "data_path": str(demo_dir), "sequence_length": length, "results_path": "unused",
+        "num_workers": 0})
+    train = build_sequence_datasets(config, ("train",))["train"]
+    torch.manual_seed(0)
+    model = build_model("TestMotifCNN", {"filters": 16, "width": 15})
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x_all = codes_to_one_hot(train.codes)
+    y_all = torch.from_numpy(train.labels)
+    weight = torch.tensor([1.0, (y_all == 0).sum() / (y_all == 1).sum()])
+    model.train()
+    for epoch in range(5):
+        order = torch.randperm(len(y_all))
+        for start in range(0, len(order), 64):
+            batch = order[start:start + 64]
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x_all[batch]), y_all[batch], weight)
+            loss.backward()
+            optimizer.step()
+    run = tmp_path_factory.mktemp("runs") / "MotifCNN_test"
+    run.mkdir()
+    save_checkpoint(run / "best.pt", model.eval(), config_to_dict(config))
+    return run
+
+
+def run_script(argv) -> int:
+    try:
+        Attribute.main(argv)
+    except SystemExit as stop:
+        return stop.code
+    return 0
+
+
+def test_attribute_end_to_end_ranks_the_planted_motifs(trained_run, demo_dir, tmp_path):
+    planted = str(demo_dir / "planted_motifs.meme")
+    settings = tmp_path / "Attribute.json"
+    settings.write_text(json.dumps({"n_logos": 1, "top_n": 5}))
+    code = run_script(["--json", str(settings), "-m", str(trained_run), "-i", "-b", "-d", planted, "-w", "32",
+                       "-t", "0.7", "-p", "0.7", "--steps", "20", "-r", "IG", "--no-progress"])
+    assert code == 0
+    out = trained_run / "IG"
+    for name in ("windows.csv", "attributions.npz", "integration.json", "nsites.txt",
+                 "enrichment.csv", "motif_hits.csv", "top_tfs.png", "logos_IR.png",
+                 "config.json"):
+        assert (out / name).is_file(), name
+    table = pd.read_csv(out / "enrichment.csv")
+    assert set(table["tf"].head(3)) == {"ZNF274", "REST", "ZNF143"}
+    assert set(table["tf"].tail(3)) == {"TP53", "SRF", "HNF4A"}
+    assert (table["p_bh"].head(2) < 0.05).all()
+    summary = json.loads((out / "integration.json").read_text())
+    counts = summary["counts"]
+    assert counts["IR"]["considered"] + counts["non-IR"]["considered"] == 480  # valid+test x 2
+    assert 0 < counts["IR"]["selected"] <= counts["IR"]["considered"]
+    windows = pd.read_csv(out / "windows.csv")
+    assert (windows.groupby("class")["label"].unique().apply(list).to_dict()
+            == {"IR": [1], "non-IR": [0]})
+    assert (windows["probability"] > 0.7).all()
+    assert (windows["sequence"].str.len() == 32).all()
+    nsites = (out / "nsites.txt").read_text()
+    assert f"{counts['IR']['considered']} total sequences associated with IR" in nsites
+    assert f"{counts['IR']['windows']} hot spots are selected" in nsites
+
+    # -b alone reuses the saved windows: all JASPAR 2024, per-site p-value criterion
+    code = run_script(["--json", str(settings), "-m", str(trained_run / "best.pt"), "-b", "-d", "jaspar2024",
+                       "--p-value", "1e-4", "-r", "IG", "--no-progress"])
+    assert code == 0
+    table = pd.read_csv(out / "enrichment.csv")
+    ranks = dict(zip(table["tf"], table["rank"]))
+    assert max(ranks["ZNF274"], ranks["REST"], ranks["ZNF143"]) <= 4  # ZNF76 ~ ZNF143 may join
+    assert min(ranks["TP53"], ranks["SRF"], ranks["HNF4A"]) > len(table) - 10
+
+
+def test_attribute_errors_exit_2_and_keep_files(trained_run, capsys):
+    assert run_script(["-m", str(trained_run), "--no-progress"]) == 2
+    assert "nothing to do" in capsys.readouterr().err
+    assert run_script(["-m", str(trained_run), "-b", "-r", "never_made"]) == 2
+    assert "run Attribute.py with -i first" in capsys.readouterr().err
+    assert run_script(["-m", str(trained_run), "-i", "-r", "../elsewhere"]) == 2
+    assert "plain folder name" in capsys.readouterr().err
+    assert run_script(["-m", str(trained_run), "-i", "-p", "1.5"]) == 2
+    assert "--prediction" in capsys.readouterr().err
+    assert run_script(["-m", str(trained_run / "nope.pt"), "-i"]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert run_script(["-m", str(trained_run), "-b", "-d", "missing.meme", "-r", "IG"]) == 2
+    assert "missing.meme" in capsys.readouterr().err
+    # -i over existing windows needs --force; the saved windows stay as they were
+    folder = trained_run / "IG_keep"
+    folder.mkdir()
+    (folder / "windows.csv").write_text("precious\n")
+    assert run_script(["-m", str(trained_run), "-i", "-r", "IG_keep"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (folder / "windows.csv").read_text() == "precious\n"
+
+
+def test_a_checkpoint_without_sequence_settings_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    save_checkpoint(run / "best.pt", tiny_convnet(), {"results_path": "x"})
+    assert run_script(["-m", str(run), "-i", "--no-progress"]) == 2
+    assert "one-hot DNA" in capsys.readouterr().err
