@@ -82,7 +82,6 @@ DOWNLOAD_HINT = (
     "\"model_name_or_path\": \"models/{short}\" in the JSON")
 
 
-
 class _ConsoleHandler(logging.Handler):
     """Messages to the current stderr, between progress bars (tqdm.write)."""
 
@@ -154,7 +153,7 @@ def _hub_snapshot(repo_id: str) -> Path:
             repo_id, allow_patterns=["*.json", "*.py", "*.txt", "*.safetensors", "*.bin",
                                      "*.model"])
     except (OSError, HfHubHTTPError, ValueError) as err:
-        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        reason = " ".join(str(err).split())[:400] or type(err).__name__
         where = ("the machine is offline (HF_HUB_OFFLINE=1)" if offline
                  else f"it could not be downloaded ({reason})")
         raise InputError(f"model {repo_id} is not in the local Hugging Face cache and {where}.\n"
@@ -395,12 +394,18 @@ class DNABERT2(nn.Module):
     def encoder_parameter_names(self) -> list[str]:
         """Names (in this module's state_dict) of the pretrained encoder's parameters: the base
         model (`bert` for BERT and DNABERT-2) without its pooler, which a classifier adds."""
+        names = self._encoder_names()
+        if names is None:
+            raise InputError(f"cannot tell the encoder from the head of "
+                             f"{type(self.model).__name__} (it has no base model attribute "
+                             f"named by base_model_prefix); train it without --freeze")
+        return names
+
+    def _encoder_names(self) -> list[str] | None:
         prefix = getattr(self.model, "base_model_prefix", "")
         base = getattr(self.model, prefix, None) if prefix else None
         if not isinstance(base, nn.Module):
-            raise InputError(f"cannot tell the encoder from the head of "
-                             f"{type(self.model).__name__} (no base model attribute "
-                             f"{prefix!r}); train it without --freeze")
+            return None
         return [f"model.{prefix}.{name}" for name, _ in base.named_parameters()
                 if name.split(".")[0] not in HEAD_MODULES]
 
@@ -440,7 +445,9 @@ class DNABERT2(nn.Module):
         self.model.load_state_dict({k: matched[k] for k in loaded}, strict=False)
         parameters = {name for name, _ in self.model.named_parameters()}
         missing = sorted(parameters - set(loaded))
-        encoder = {name.removeprefix("model.") for name in self.encoder_parameter_names()}
+        # without a recognisable base model, judge by all parameters
+        encoder = {name.removeprefix("model.") for name in self._encoder_names() or
+                   [f"model.{name}" for name in parameters]}
         missing_encoder = sorted(encoder - set(loaded))
         unexpected = sorted(set(matched) - own.keys())
         if encoder and len(missing_encoder) * 2 >= len(encoder):
@@ -596,7 +603,7 @@ def read_pretrained_weights(folder: Path) -> dict[str, torch.Tensor]:
             if path.suffix == ".safetensors":
                 state.update(load_file(str(path)))
             else:
-                state.update(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+                state.update(torch.load(path, map_location="cpu", weights_only=True))
         except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError,
                 zipfile.BadZipFile) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -656,9 +663,10 @@ def prepare_run(config, args) -> None:
         if not extra.get("tokenizer_files"):
             raise InputError(f"{path} holds no tokenizer files; it was not written by DNABert2.py")
         if payload["architecture"].get("trust_remote_code") and not config.trust_remote_code:
+            json_file = Path(args.resume) / "config.json" if args.resume else args.json
             raise InputError(
                 f"{path} holds a model with its own code (trust_remote_code), which runs when the "
-                f"checkpoint is loaded: set \"trust_remote_code\": true in {args.json} to allow it")
+                f"checkpoint is loaded: set \"trust_remote_code\": true in {json_file} to allow it")
         runtime["tokenizer"] = tokenizer_from_files(extra["tokenizer_files"], str(path))
         runtime["tokenizer_files"] = dict(extra["tokenizer_files"])
         if not args.resume:

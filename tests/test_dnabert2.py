@@ -500,3 +500,22 @@ def test_weights_of_another_class_are_refused(tmp_path, remote_model):
     model = dnabert2.DNABERT2(config)
     with pytest.raises(InputError, match="uninitialised"):
         model.load_pretrained_weights(dnabert2.read_pretrained_weights(remote_model), "x")
+
+
+def test_weights_of_a_base_model_load_with_the_prefix_added(tiny_model):
+    """A checkpoint of the bare encoder (keys without `bert.`, old gamma/beta names) still fills
+    every encoder tensor."""
+    state = {k.removeprefix("bert."): v for k, v in pretrained_state(tiny_model).items()
+             if k.startswith("bert.")}
+    state = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias",
+                                                                      "LayerNorm.beta"): v
+             for k, v in state.items()}
+    model = dnabert2.DNABERT2(dnabert2.read_model_config(tiny_model))
+    report = model.load_pretrained_weights(state, "bare encoder")
+    assert report["missing"] == sorted(["bert.pooler.dense.weight", "bert.pooler.dense.bias",
+                                        "classifier.weight", "classifier.bias"])
+    for name in model.encoder_parameter_names():
+        original = name.removeprefix("model.bert.")
+        original = original.replace("LayerNorm.weight", "LayerNorm.gamma").replace(
+            "LayerNorm.bias", "LayerNorm.beta")
+        assert torch.equal(model.state_dict()[name], state[original]), name
