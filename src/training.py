@@ -172,7 +172,8 @@ def fit(model: nn.Module, train_loader, valid_loader, config: TrainingConfig, ru
                               "valid_loss": valid_loss,
                               "seconds": round(time.perf_counter() - start, 2)})
         state.stopped_early = state.checks_without_improvement >= config.counter_for_early_stop_threshold
-        _save_progress(run, accelerator, prepared, optimizer, state, config_dict, checkpoint_extra)
+        _save_progress(run, accelerator, prepared, optimizer, state, config_dict, checkpoint_extra,
+                       plot=checked)
         run.log.info(f"epoch {epoch + 1}/{config.max_epochs}  lr {lr:.3g}  train loss "
                      f"{train_loss:.4f}" + (f"  validation loss {valid_loss:.4f}" if checked else "")
                      + f"  ({elapsed(start)})")
@@ -239,7 +240,10 @@ def predict(model: nn.Module, loader, accelerator: Accelerator, config: Training
                        probabilities=logits[order].softmax(dim=1)[:, 1].numpy(), loss=loss)
 
 
-def _save_progress(run, accelerator, model, optimizer, state, config_dict, extra) -> None:
+def _save_progress(run, accelerator, model, optimizer, state, config_dict, extra,
+                   plot: bool) -> None:
+    """last.pt and loss.csv every epoch; loss.png only with a new validation loss (drawing takes
+    a fraction of a second, which matters for a 1,000-epoch logistic regression)."""
     if not run.is_main:
         return
     training = {**state.to_dict(), "optimizer": optimizer.state_dict()}
@@ -247,4 +251,5 @@ def _save_progress(run, accelerator, model, optimizer, state, config_dict, extra
                     training=training)
     history = pd.DataFrame(state.history, columns=list(LOSS_COLUMNS))
     run.write_table("loss.csv", history)
-    plot_loss(history, run.path("loss.png"), title=run.folder.name)
+    if plot:
+        plot_loss(history, run.path("loss.png"), title=run.folder.name)

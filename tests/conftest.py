@@ -9,10 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# One thread per test process: the models here are tiny, and on a busy 2-core machine two
+# spinning threads per process make small steps many times slower.
+torch.set_num_threads(1)
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REFERENCE = ROOT.parent / "shared" / "reference"

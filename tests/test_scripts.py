@@ -121,12 +121,23 @@ def test_help(script):
     assert result.returncode == 0 and "usage:" in result.stdout
 
 
-def test_demo_data_is_learnable_by_a_tiny_model(tmp_path, demo_dir):
-    """A small Basset trained for a few epochs on the demo data reaches test AUROC > 0.9."""
-    config = write_config(tmp_path, demo_dir, TINY_BASSET | {"CNN1filters": 16}, max_epochs=8,
+LEARNER = {"CNN1filters": 32, "CNN1filterSize": 13, "CNN1poolSize": 10, "CNN1padding": 6,
+           "CNN2filters": 16, "CNN2filterSize": 5, "CNN2poolSize": 1, "CNN2padding": 2,
+           "CNN3filters": 8, "CNN3filterSize": 4, "CNN3poolSize": 2, "CNN3padding": 2,
+           "FC1inputSize": 80, "FC1outputSize": 32, "FC2outputSize": 16, "numClasses": 2}
+
+
+def test_demo_data_is_learnable_by_a_tiny_model(tmp_path_factory):
+    """A small Basset trained for a few epochs on demo data reaches test AUROC > 0.9."""
+    from src.demo import DemoSettings, generate_demo
+
+    data = generate_demo(tmp_path_factory.mktemp("learnable"),
+                         DemoSettings(n_sequences=2400, length=200, seed=1))
+    folder = tmp_path_factory.mktemp("learner")
+    config = write_config(folder, data, LEARNER, sequence_length=200, max_epochs=14,
                           max_lr=0.01, warmup_begin_lr=0.001, batch_size=32)
     assert run_main(Basset, ["--json", str(config), "-n", "-t", "-e"]) == 0
-    (run,) = [p for p in (tmp_path / "results").iterdir() if p.is_dir()]
+    (run,) = [p for p in (folder / "results").iterdir() if p.is_dir()]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["auroc"] > 0.9, metrics
 
