@@ -690,8 +690,11 @@ def prepare_run(config, args) -> None:
 def new_model(config, args) -> DNABERT2:
     """-n: the pretrained model of `model_name_or_path` with a new two-class head."""
     folder = config._runtime.get("folder") or resolve_model_folder(config.model_name_or_path)
-    return load_pretrained(folder, config.trust_remote_code,
-                           freeze_encoder=getattr(args, "freeze", False))
+    # the new head's random start depends on `seed`, as the batch order and dropout do
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return load_pretrained(folder, config.trust_remote_code,
+                               freeze_encoder=getattr(args, "freeze", False))
 
 
 def prepare_model(model: DNABERT2, config, args) -> DNABERT2:

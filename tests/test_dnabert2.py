@@ -519,3 +519,18 @@ def test_weights_of_a_base_model_load_with_the_prefix_added(tiny_model):
         original = original.replace("LayerNorm.weight", "LayerNorm.gamma").replace(
             "LayerNorm.bias", "LayerNorm.beta")
         assert torch.equal(model.state_dict()[name], state[original]), name
+
+
+def test_new_head_is_seeded_by_the_config(tiny_model):
+    def head(seed):
+        config = DNABert2Config(model_name_or_path=str(tiny_model), results_path="unused",
+                                seed=seed)
+        state = dnabert2.new_model(config, Namespace(freeze=False)).state_dict()
+        return state["model.classifier.weight"]
+
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    first = head(1)
+    assert torch.equal(torch.rand(3), before)  # the caller's random stream is left alone
+    assert torch.equal(first, head(1)) and not torch.equal(first, head(2))
