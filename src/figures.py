@@ -167,3 +167,32 @@ def _information(matrix, background) -> pd.DataFrame:
     frame = pd.DataFrame(probabilities.T, columns=list("ACGT"))
     return logomaker.transform_matrix(frame, from_type="probability", to_type="information",
                                       background=background)
+
+
+def plot_roc_pr(predictions: dict, path: str | Path) -> Path:
+    """The paper's comparison figure: ROC and precision-recall curves of several runs side by
+    side, AUROC and AUPRC (trapezoid) in the legends.
+
+    predictions : {label: DataFrame with columns label, probability}
+    """
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(11, 4.8))
+    for name, frame in predictions.items():
+        labels, scores = frame["label"].to_numpy(), frame["probability"].to_numpy()
+        fpr, tpr, _ = roc_curve(labels, scores)
+        precision, recall, _ = precision_recall_curve(labels, scores)
+        roc_ax.plot(fpr, tpr, lw=1.5, label=f"{name} (AUROC {auc(fpr, tpr):.3f})")
+        pr_ax.plot(recall, precision, lw=1.5, label=f"{name} (AUPRC {auc(recall, precision):.3f})")
+    roc_ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    if predictions:
+        prevalence = float(pd.concat(predictions.values())["label"].mean())
+        pr_ax.axhline(prevalence, color="grey", lw=0.8, ls="--")
+    pr_ax.set(xlabel="recall", ylabel="precision", title="precision-recall", ylim=(0, 1.02))
+    for ax in (roc_ax, pr_ax):
+        ax.legend(loc="lower right" if ax is roc_ax else "upper right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return Path(path)

@@ -162,3 +162,41 @@ def close_logger(run: Run) -> None:
 def elapsed(start: float) -> str:
     seconds = time.perf_counter() - start
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def newest_run(path: str | Path, required: str = "predictions.csv") -> Path:
+    """`path` itself if it is a run folder holding `required`, else the newest run folder inside
+    it (a `results_path`) that holds it."""
+    path = Path(path)
+    if (path / required).is_file():
+        return path
+    runs = sorted((p for p in path.glob("*/") if (p / required).is_file()),
+                  key=lambda p: (p / required).stat().st_mtime) if path.is_dir() else []
+    if not runs:
+        from .errors import InputError
+
+        raise InputError(f"{path}: no run folder with {required} found: pass a run folder "
+                         f"(results/<Model>/<Model>_<time>) or its results folder, after the "
+                         f"run has evaluated a split (-e)")
+    return runs[-1]
+
+
+def run_label(folder: str | Path) -> str:
+    """A short name for a run: its model (the folder name before the timestamp), with the Sei
+    feature set for LR/LGBM runs, e.g. "FSei", "LR (TF)"."""
+    import re
+
+    folder = Path(folder)
+    model = re.sub(r"(_eval)?_\d{8}-\d{6}(_\d+)?$", "", folder.name)
+    config_file = folder / "config.json"
+    if config_file.is_file():
+        config = json.loads(config_file.read_text())
+        feature_set = None
+        if config.get("train_data"):
+            match = re.search(r"data_(ALL|TF|HM)_train", str(config["train_data"]))
+            feature_set = match.group(1) if match else None
+        elif "feature_set" in config:
+            feature_set = config["feature_set"]
+        if feature_set:
+            model = f"{model} ({feature_set})"
+    return model
