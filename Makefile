@@ -39,11 +39,16 @@ demo: venv demo-data $(DEMO_TINY_BERT)
 	$(PY) LGBM.py --json json/demo/LGBM.json --optimize
 	$(PY) Plot_importance.py --lr results/demo/LR --lgbm results/demo/LGBM --out results/demo/importance_top20.png
 	@echo; echo "results table: results/demo/*/results.csv"; cat results/demo/*/results.csv
+	# Integrated Gradients hot spots of the newest demo Basset run, scanned with JASPAR 2024
+	$(PY) Attribute.py --json json/demo/Attribute.json -i -b --force \
+	    -m $$(ls -t results/demo/Basset/*/best.pt | head -1)
+	@echo; head -n 32 $$(dirname $$(ls -t results/demo/Basset/*/best.pt | head -1))/IG/nsites.txt
 
 bench: venv
 	$(PY) bench/bench_encoding.py
 	$(PY) bench/bench_features.py
 	$(PY) bench/bench_tokenize.py
+	$(PY) bench/bench_scanning.py
 
 clean-demo:
 	rm -rf data/demo results/demo

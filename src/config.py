@@ -382,7 +382,7 @@ class AttributeConfig(StrictConfig):
     p_value: float | None = Field(
         None, gt=0, lt=1, description="--p-value: hit = per-site p-value <= this (replaces "
                                       "hit_fraction)")
-    scan_chunk_size: int = Field(256, gt=0, description="windows scanned together")
+    scan_chunk_size: int = Field(64, gt=0, description="windows scanned together")
     top_n: int = Field(20, gt=0, description="TFs per direction in the bar plot")
     n_logos: int = Field(4, ge=0, description="logos of the top motifs per direction")
     data_path: str | None = Field(None, description="override the checkpoint's data_path")

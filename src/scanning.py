@@ -11,12 +11,14 @@ motif when its best score over all offsets and both strands reaches the motif's 
 the score whose per-site p-value under the background is `p_value` (exact dynamic programming on
 scores rounded to a fine grid, as FIMO does). A motif longer than a window cannot hit it.
 
-Scanning is one vectorised pass: windows are cut into chunks; for each chunk and each motif width,
-every offset of every window is scored against all motifs of that width and both strands by one
-matrix product (an "unfold" convolution, cross-correlation, so the motif is read left to right and
-not flipped), followed by a max over offsets. Only three of the four base channels enter the
-product: because each base column of a window sums to 1, L[c, j] - L[T, j] on A, C, G plus the
-constant sum_j L[T, j] gives the same score with 25% less arithmetic.
+Scanning is one vectorised pass over chunks of windows: every offset of every window is scored
+against all motifs and both strands at once (4-mer score tables summed by `embedding_bag` for
+windows of A/C/G/T, a convolution written as a matrix product for windows with ambiguous letters),
+followed by a max over offsets; see `scan_windows`. Both read the motif left to right (a
+cross-correlation: the kernel is not flipped, so '+' is the motif as given). In the convolution
+only three of the four base channels enter the product: because each base column of a window sums
+to 1, L[c, j] - L[T, j] on A, C, G plus the constant sum_j L[T, j] gives the same score with 25%
+less arithmetic.
 """
 
 from __future__ import annotations
@@ -170,12 +172,25 @@ class ScanResult:
 
 # One-hot columns of A, C, G only, by code: the T channel is folded into a constant (see top).
 _CODE_TO_ACG = torch.from_numpy(np.ascontiguousarray(CODE_TO_ONE_HOT[:, :3]))
+KMER = 4  # bases per table lookup in the k-mer path
+_EXACT_CODES = (1, 2, 3, 4)  # A, C, G, T in src.encoding; other letters are ambiguous
 
 
 def scan_windows(codes: np.ndarray, lengths: np.ndarray | None, motif_set: MotifSet,
-                 chunk_size: int = 256, return_scores: bool = False, progress: bool = True,
-                 desc: str = "scanning motifs", threads: int | None = None) -> ScanResult:
+                 chunk_size: int = 64, return_scores: bool = False, progress: bool = True,
+                 desc: str = "scanning motifs", threads: int | None = None,
+                 block_size: int = 128) -> ScanResult:
     """Score every window against every motif on both strands; keep the best site of each pair.
+
+    Two equivalent vectorised passes, chosen per window:
+
+    * windows of A, C, G, T only (nearly all): each motif is cut into blocks of 4 columns whose
+      scores for all 256 4-mers are tabulated; a site's score is then the sum of a few table
+      rows, and `torch.nn.functional.embedding_bag` adds them for every offset of every window
+      and every motif (both strands) at once, ~4x fewer operations than a convolution;
+    * windows with ambiguous letters (N, R, ...): a convolution of the one-hot window (an
+      ambiguous letter spreads over its bases, so it scores the mean of their log-odds), written
+      as one matrix product per motif width.
 
     Parameters
     ----------
@@ -183,9 +198,11 @@ def scan_windows(codes: np.ndarray, lengths: np.ndarray | None, motif_set: Motif
         bases in columns 0 .. length - 1, padding after them
     lengths : np.ndarray (M,) int, bases in each window; None when every window fills all w columns
     motif_set : `prepare_motifs` output
-    chunk_size : windows scored together (memory about chunk x w x 2K floats per thread)
+    chunk_size : windows scored together (memory about chunk x w x 2 block_size floats per
+        thread); small chunks keep the work in the CPU cache
     return_scores : also return the (M, K) best scores (4 bytes per pair)
     threads : chunks scanned in parallel; default `torch.get_num_threads()`
+    block_size : motifs per table lookup pass
 
     Returns
     -------
@@ -198,34 +215,46 @@ def scan_windows(codes: np.ndarray, lengths: np.ndarray | None, motif_set: Motif
     if lengths.shape != (n_windows,) or (lengths > width).any() or (lengths < 0).any():
         raise ValueError(f"lengths must be (M,) = ({n_windows},) values in 0..{width}")
     n_motifs = len(motif_set)
-    groups = _width_groups(motif_set, width)
+    inside = np.arange(width)[None, :] < lengths[:, None]
+    exact = (np.isin(codes, _EXACT_CODES) | ~inside).all(axis=1)
+    exact_rows, ambiguous_rows = np.nonzero(exact)[0], np.nonzero(~exact)[0]
+    table_groups = _table_groups(motif_set, width, block_size) if len(exact_rows) else []
+    matmul_groups = _width_groups(motif_set, width) if len(ambiguous_rows) else []
     hits = np.zeros((n_windows, n_motifs), dtype=bool)
     best_all = np.full((n_windows, n_motifs), -np.inf, np.float32) if return_scores else None
     site_parts = []
-    x_all = torch.from_numpy(codes)
+    codes_t = torch.from_numpy(codes)
     lengths_t = torch.from_numpy(lengths)
-    def scan_chunk(start: int) -> int:
-        stop = min(start + chunk_size, n_windows)
-        x = _CODE_TO_ACG[x_all[start:stop].long()]  # (B, w, 3)
-        chunk_lengths = lengths_t[start:stop]
-        short = bool((chunk_lengths < width).any())
+    jobs = [(exact_rows[i:i + chunk_size], True) for i in range(0, len(exact_rows), chunk_size)]
+    jobs += [(ambiguous_rows[i:i + chunk_size], False)
+             for i in range(0, len(ambiguous_rows), chunk_size)]
+
+    def scan_chunk(job) -> int:
+        rows, use_table = job
+        chunk = codes_t[torch.from_numpy(rows)]
+        chunk_lengths = lengths_t[torch.from_numpy(rows)]
+        short = chunk_lengths if bool((chunk_lengths < width).any()) else None
+        if use_table:
+            x, groups, scan = _kmer_index(chunk), table_groups, _scan_table
+        else:
+            x, groups, scan = _CODE_TO_ACG[chunk.long()], matmul_groups, _scan_matmul
         parts = []
         for group in groups:
-            best, hit, offset, minus = _scan_group(x, chunk_lengths if short else None, group)
+            best, hit, offset, minus = scan(x, short, group)
             index = group.motif_index
-            hits[start:stop, index] = hit.numpy()  # chunks write disjoint rows
+            hits[np.ix_(rows, index)] = hit.numpy()  # chunks write disjoint rows
             if return_scores:
-                best_all[start:stop, index] = best.numpy()
+                best_all[np.ix_(rows, index)] = best.numpy()
             if len(offset):
-                rows, cols = torch.nonzero(hit, as_tuple=True)
-                parts.append((rows.numpy() + start, index[cols.numpy()],
-                              best[rows, cols].numpy(), offset.numpy(), minus.numpy()))
+                r, c = torch.nonzero(hit, as_tuple=True)
+                parts.append((rows[r.numpy()], index[c.numpy()], best[r, c].numpy(),
+                              offset.numpy(), minus.numpy()))
         site_parts.extend(parts)
-        return stop - start
+        return len(rows)
 
     # Chunks run on `threads` Python threads, each with single-threaded torch operations (they
-    # release the GIL): the small matrix products of a chunk gain little from intra-op threads,
-    # and on a busy machine OpenMP's spinning barriers make them many times slower.
+    # release the GIL): the small operations of a chunk gain little from intra-op threads, and
+    # on a busy machine OpenMP's spinning barriers make them many times slower.
     threads = max(1, threads or torch.get_num_threads())
     previous = torch.get_num_threads()
     bar = tqdm(total=n_windows, desc=desc, unit="window", leave=False,
@@ -233,21 +262,114 @@ def scan_windows(codes: np.ndarray, lengths: np.ndarray | None, motif_set: Motif
     torch.set_num_threads(1)
     try:
         with torch.inference_mode(), ThreadPoolExecutor(threads) as pool:
-            for done in pool.map(scan_chunk, range(0, n_windows, chunk_size)):
+            for done in pool.map(scan_chunk, jobs):
                 bar.update(done)
     finally:
         torch.set_num_threads(previous)
         bar.close()
-    parts = list(zip(*site_parts)) if site_parts else [[]] * 5
-    sites = pd.DataFrame({
-        "window": np.concatenate(parts[0]).astype(np.int64) if site_parts else np.zeros(0, int),
-        "motif": np.concatenate(parts[1]).astype(np.int64) if site_parts else np.zeros(0, int),
-        "score": np.concatenate(parts[2]).astype(np.float32) if site_parts else np.zeros(0),
-        "offset": np.concatenate(parts[3]).astype(np.int64) if site_parts else np.zeros(0, int),
-        "strand": np.where(np.concatenate(parts[4]), "-", "+").astype(object)
-        if site_parts else np.zeros(0, dtype=object)})
+    if site_parts:
+        window, motif, score, offset, minus = (np.concatenate(p) for p in zip(*site_parts))
+    else:
+        window, motif, offset = (np.zeros(0, np.int64) for _ in range(3))
+        score, minus = np.zeros(0, np.float32), np.zeros(0, bool)
+    sites = pd.DataFrame({"window": window.astype(np.int64), "motif": motif.astype(np.int64),
+                          "score": score.astype(np.float32), "offset": offset.astype(np.int64),
+                          "strand": np.where(minus, "-", "+").astype(object)})
     sites = sites.sort_values(["window", "motif"], kind="stable").reset_index(drop=True)
     return ScanResult(hits=hits, sites=sites, best_scores=best_all)
+
+
+@dataclass
+class _TableGroup:
+    """Motifs scored by 4-mer table lookups: those needing the same number of lookups.
+
+    For n lookups a motif of width W <= 4n is padded with zero-score columns to 4n; lookup i
+    covers columns 4i .. 4i + 3. Row i * 256 + kmer of `table` holds the scores of that k-mer
+    in lookup i for all 2k columns (k motifs, then their reverse complements); the last P rows
+    add 0 at an offset where the motif fits in a full window and -inf where it does not.
+    """
+
+    motif_index: np.ndarray  # (k,)
+    table: torch.Tensor  # (n * 256 + P, 2k) float32
+    positions: torch.Tensor  # (P, n): window position of lookup i at offset o, o + 4i
+    lookup_rows: torch.Tensor  # (n,): i * 256
+    mask_rows: torch.Tensor  # (P,): n * 256 + o
+    widths: torch.Tensor  # (2k,)
+    thresholds: torch.Tensor  # (k,)
+
+
+def _table_groups(motif_set: MotifSet, window_width: int, block_size: int) -> list[_TableGroup]:
+    widths = motif_set.widths
+    lookups = -(-widths // KMER)
+    kmers = np.array(np.meshgrid(*[range(4)] * KMER, indexing="ij")).reshape(KMER, -1).T
+    groups = []
+    for n_lookups in np.unique(lookups[widths <= window_width]):
+        members = np.nonzero((lookups == n_lookups) & (widths <= window_width))[0]
+        for block in range(0, len(members), block_size):
+            index = members[block:block + block_size]
+            matrices = [motif_set.log_odds[i] for i in index]
+            matrices += [reverse_complement_matrix(m) for m in matrices]
+            padded = np.zeros((len(matrices), 4, KMER * n_lookups))
+            for d, matrix in enumerate(matrices):
+                padded[d, :, :matrix.shape[1]] = matrix
+            blocks = padded.reshape(len(matrices), 4, n_lookups, KMER)
+            # table[i, kmer, d] = sum_t padded[d, base_t(kmer), 4i + t]
+            table = sum(np.take(blocks[..., t], kmers[:, t], axis=1) for t in range(KMER))
+            # (2k, 256, n) -> rows i * 256 + kmer
+            table = table.transpose(2, 1, 0).reshape(n_lookups * 4 ** KMER, len(matrices))
+            member_widths = np.concatenate([widths[index], widths[index]])
+            n_offsets = window_width - int(member_widths.min()) + 1
+            offsets = np.arange(n_offsets)
+            mask = np.where(offsets[:, None] > window_width - member_widths[None, :], -np.inf, 0.0)
+            groups.append(_TableGroup(
+                motif_index=index,
+                table=torch.from_numpy(np.concatenate([table, mask]).astype(np.float32)),
+                positions=torch.from_numpy(offsets[:, None] + KMER * np.arange(n_lookups)[None]),
+                lookup_rows=torch.arange(n_lookups) * 4 ** KMER,
+                mask_rows=n_lookups * 4 ** KMER + torch.arange(n_offsets),
+                widths=torch.from_numpy(member_widths),
+                thresholds=torch.from_numpy(motif_set.thresholds[index].astype(np.float32))))
+    return groups
+
+
+def _kmer_index(codes: torch.Tensor) -> torch.Tensor:
+    """(B, w) codes of A/C/G/T (padding read as A) -> (B, w) int64 index of the 4-mer starting at
+    each position (bases past the end read as A; only zero-score columns ever see them)."""
+    bases = (codes.long() - 1).clamp(min=0)
+    bases = torch.nn.functional.pad(bases, (0, KMER - 1))
+    index = torch.zeros_like(bases[:, :codes.shape[1]])
+    for t in range(KMER):
+        index = index * 4 + bases[:, t:t + codes.shape[1]]
+    return index
+
+
+def _scan_table(kmer_index: torch.Tensor, lengths: torch.Tensor | None, group: _TableGroup):
+    """Best score of each window for each motif of a table group, and the hit sites.
+
+    kmer_index : (B, w) from `_kmer_index`; lengths : (B,) or None when all windows are full.
+    Returns like `_scan_matmul`.
+    """
+    n = kmer_index.shape[0]
+    n_offsets, n_lookups = group.positions.shape
+    k = len(group.motif_index)
+    index = kmer_index[:, group.positions] + group.lookup_rows  # (B, P, n)
+    index = torch.cat([index, group.mask_rows.expand(n, n_offsets)[:, :, None]], dim=2)
+    # offsets outermost, so that the max over offsets runs over contiguous slabs
+    index = index.transpose(0, 1).reshape(n_offsets * n, n_lookups + 1)
+    scores = torch.nn.functional.embedding_bag(index, group.table, mode="sum")
+    scores = scores.view(n_offsets, n, 2 * k)
+    if lengths is not None:  # offsets whose site runs past the window's last base
+        invalid = (torch.arange(n_offsets)[:, None, None]
+                   > (lengths[None, :, None] - group.widths[None, None, :]))
+        scores = scores.masked_fill(invalid, float("-inf"))
+    best = scores.amax(dim=0).view(n, 2, k).amax(dim=1)
+    hit = best >= group.thresholds
+    rows, cols = torch.nonzero(hit, as_tuple=True)
+    if len(rows) == 0:
+        return best, hit, torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.bool)
+    both = torch.cat([scores[:, rows, cols], scores[:, rows, cols + k]], dim=0)  # (2P, h)
+    where = both.argmax(dim=0)  # forward strand wins ties
+    return best, hit, where % n_offsets, where >= n_offsets
 
 
 @dataclass
@@ -279,10 +401,10 @@ def _width_groups(motif_set: MotifSet, window_width: int) -> list[_WidthGroup]:
     return groups
 
 
-def _scan_group(x: torch.Tensor, lengths: torch.Tensor | None, group: _WidthGroup):
+def _scan_matmul(x: torch.Tensor, lengths: torch.Tensor | None, group: _WidthGroup):
     """Best score of each window for each motif of one width group, and the hit sites.
 
-    x : (B, w, 3) float32; lengths : (B,) or None when all windows are full.
+    x : (B, w, 3) float32 (A, C, G channels); lengths : (B,) or None when all windows are full.
     Returns best (B, k) float32, hit (B, k) bool, and for the hits (in `torch.nonzero(hit)`
     order) the offset (h,) int64 and strand (h,) bool (True = minus) of the best site.
     """
@@ -291,23 +413,17 @@ def _scan_group(x: torch.Tensor, lengths: torch.Tensor | None, group: _WidthGrou
     k = len(group.motif_index)
     # (B, P, 3, W) -> (B * P, 3W): row = one offset of one window, channel-major like the weight.
     unfolded = x.unfold(1, group.width, 1).reshape(n * n_offsets, 3 * group.width)
-    scores = (unfolded @ group.weight).view(n, n_offsets, 2 * k)  # without the constant
+    scores = (unfolded @ group.weight).view(n, n_offsets, 2 * k) + group.constant
     if lengths is not None:  # offsets whose site runs past the window's last base
         invalid = torch.arange(n_offsets)[None, :] > (lengths[:, None] - group.width)
         scores = scores.masked_fill(invalid[:, :, None], float("-inf"))
-    # amax (no indices) is ~20x cheaper than max with indices; sites are located for hits only
-    best_both = scores.amax(dim=1) + group.constant  # (B, 2k)
-    best = best_both.view(n, 2, k).amax(dim=1)
+    best = scores.amax(dim=1).view(n, 2, k).amax(dim=1)
     hit = best >= group.thresholds
     rows, cols = torch.nonzero(hit, as_tuple=True)
     if len(rows) == 0:
         return best, hit, torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.bool)
-    offsets = torch.arange(n_offsets)
-    # the two strands have different constants (sum of the T row vs of the A row)
-    forward = scores[rows[:, None], offsets[None, :], cols[:, None]] + group.constant[cols, None]
-    reverse = (scores[rows[:, None], offsets[None, :], (cols + k)[:, None]]
-               + group.constant[cols + k, None])  # (h, P)
-    where = torch.cat([forward, reverse], dim=1).argmax(dim=1)  # forward strand wins ties
+    both = torch.cat([scores[rows, :, cols], scores[rows, :, cols + k]], dim=1)  # (h, 2P)
+    where = both.argmax(dim=1)  # forward strand wins ties
     return best, hit, where % n_offsets, where >= n_offsets
 
 
