@@ -37,16 +37,6 @@ def rc(sequence: str) -> str:
     return sequence.translate(COMPLEMENT)[::-1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: these models are tiny, so per-op thread synchronisation costs more
-    than the arithmetic (several times more on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("models") / "tiny-bert"
