@@ -271,7 +271,7 @@ def build_sequence_datasets(config, splits: Sequence[str] = SPLITS) -> dict[str,
         codes = encode_codes(table.sequences, config.sequence_length, source=str(table.path),
                              describe_row=table.describe_row)
     else:
-        _check_sequences(table, config.sequence_length)
+        check_sequences(table, config.sequence_length)
     indices = load_split_indices(data_dir, len(table), seed=getattr(config, "seed", 100))
     datasets = {}
     for split in splits:
@@ -287,7 +287,8 @@ def build_sequence_datasets(config, splits: Sequence[str] = SPLITS) -> dict[str,
     return datasets
 
 
-def _check_sequences(table: SequenceTable, length: int, chunk: int = 20_000) -> None:
+def check_sequences(table: SequenceTable, length: int, chunk: int = 20_000) -> None:
+    """Validate every sequence of `table` (letters, length) without keeping an encoded copy."""
     for start in range(0, len(table), chunk):
         encode_codes(table.sequences[start:start + chunk], length, source=str(table.path),
                      describe_row=lambda r: table.describe_row(start + r))

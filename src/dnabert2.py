@@ -64,7 +64,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from .checkpoints import read_checkpoint
-from .data import (DATA_FILE, SPLITS, _check_sequences, augment_rows, load_split_indices,
+from .data import (DATA_FILE, SPLITS, check_sequences, augment_rows, load_split_indices,
                    read_sequence_table)
 from .encoding import LETTERS, reverse_complement
 from .errors import InputError
@@ -328,7 +328,7 @@ def build_tokenized_datasets(config, splits: Sequence[str] = SPLITS) -> dict[str
                                    config.trust_remote_code)
     data_dir = Path(config.data_path)
     table = read_sequence_table(data_dir / DATA_FILE)
-    _check_sequences(table, max(len(s) for s in table.sequences))
+    check_sequences(table, max(len(s) for s in table.sequences))
     indices = load_split_indices(data_dir, len(table), seed=config.seed)
     datasets = {}
     for split in splits:
@@ -783,6 +783,6 @@ def make_tiny_model_for_config(config, folder: str | Path, max_sequences: int = 
     split of the config's data; the validation and test sequences are never seen."""
     data_dir = Path(config.data_path)
     table = read_sequence_table(data_dir / DATA_FILE)
-    _check_sequences(table, max(len(s) for s in table.sequences))
+    check_sequences(table, max(len(s) for s in table.sequences))
     train = load_split_indices(data_dir, len(table), seed=config.seed)["train"][:max_sequences]
     return make_tiny_model(folder, [table.sequences[i] for i in train.tolist()], seed=config.seed)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from accelerate.utils import broadcast_object_list
+from accelerate.utils import broadcast_object_list, set_seed
 from torch import nn
 
 from .checkpoints import load_model, model_from_checkpoint, read_checkpoint
@@ -62,6 +62,8 @@ def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
     if spec.check_args:
         spec.check_args(config, args)
     accelerator = make_accelerator(config)
+    # a new model's initial weights are reproducible from the config's seed
+    set_seed(config.seed)
     splits = ("train", "valid", args.split) if args.train else (args.split,)
     datasets = spec.build_datasets(config, tuple(dict.fromkeys(splits)))
     extra = spec.checkpoint_extra(config, datasets) if spec.checkpoint_extra else {}
