@@ -1,6 +1,7 @@
 """Explain a sequence model: Integrated Gradients hot spots, scanned with JASPAR motifs.
 
-    python Attribute.py -m results/FSei/FSei_<time>/best.pt -i -b -w 32 -t 0.7 -p 0.7 -d jaspar2024 -r IG
+    python Attribute.py -m results/FSei/FSei_<time>/best.pt -i -b -w 32 -t 0.7 -p 0.7 \
+        -d jaspar2024 -r IG
 """
 
 import argparse
@@ -94,10 +95,14 @@ def resolve_config(args: argparse.Namespace) -> AttributeConfig:
     try:
         return AttributeConfig.model_validate(values)
     except ValidationError as err:
-        flags = {v: k for k, v in OVERRIDES.items()}
-        problems = [f"{'--' + flags[e['loc'][0]].replace('_', '-') if e['loc'] and e['loc'][0] in flags else '.'.join(map(str, e['loc']))}: "
-                    f"{e['msg']} (got {e.get('input')!r})" for e in err.errors()]
-        raise InputError("invalid setting(s): " + "; ".join(problems)) from None
+        flags = {key: flag for flag, key in OVERRIDES.items()}
+        problems = []
+        for error in err.errors():
+            key = str(error["loc"][0]) if error["loc"] else "settings"
+            name = f"--{flags[key].replace('_', '-')}" if key in flags else key
+            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+        raise InputError("invalid setting(s): " + "; ".join(problems)
+                         + ". See python Attribute.py --help") from None
 
 
 def main(argv=None):

@@ -10,7 +10,7 @@ cross-correlation (scipy.signal.correlate2d) of the one-hot window with the log-
 with its reverse complement, then the maximum. It is timed on a subsample of windows in the same
 run and extrapolated to all windows; the two must agree on the subsample.
 
-    python bench/bench_scanning.py [--windows 100000] [--sample 200]
+    python bench/bench_scanning.py [--windows 100000] [--sample 200] [--database jaspar2024]
 """
 
 from __future__ import annotations
@@ -55,9 +55,12 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=32, help="window width (bp)")
     parser.add_argument("--sample", type=int, default=200,
                         help="windows the per-pair reference scans (then extrapolated)")
+    parser.add_argument("--database", default=None,
+                        help="a MEME file or jaspar2024; default the reference jaspar.meme.txt "
+                             "when present, else jaspar2024")
     args = parser.parse_args(argv)
 
-    source = str(REFERENCE_MEME) if REFERENCE_MEME.is_file() else "jaspar2024"
+    source = args.database or (str(REFERENCE_MEME) if REFERENCE_MEME.is_file() else "jaspar2024")
     motifs = [m for m in load_motifs(source) if m.width <= args.width]
     motif_set = prepare_motifs(motifs, BACKGROUND)
     rng = np.random.default_rng(0)

@@ -393,7 +393,8 @@ def compute_windows(model: nn.Module, data: AttributionData, config: AttributeCo
                      "median_relative": float(np.median(relative)),
                      "p95_relative": float(np.percentile(relative, 95)),
                      "max_relative": float(relative.max()),
-                     "fraction_above_tolerance": float((relative > config.max_relative_delta).mean()),
+                     "fraction_above_tolerance":
+                         float((relative > config.max_relative_delta).mean()),
                      "tolerance": config.max_relative_delta}
     log(f"integrated gradients of {len(order)} sequences ({config.ig_steps} steps, "
         f"{config.ig_method}) in {elapsed(start_time)}: {len(table)} hot-spot windows of {w} bp; "
@@ -595,7 +596,8 @@ def bind_step(config: AttributeConfig, windows: Windows, motifs: list, folder: P
         "header": table["header"].to_numpy()[sites["window"]],
         "matrix_id": np.array(ids, dtype=object)[sites["motif"]],
         "tf": np.array(names, dtype=object)[sites["motif"]],
-        "score": sites["score"].round(3), "threshold": motif_set.thresholds[sites["motif"]].round(3),
+        "score": sites["score"].round(3),
+        "threshold": motif_set.thresholds[sites["motif"]].round(3),
         "offset": sites["offset"], "strand": sites["strand"],
         "site": site_sequences(codes, sites, motif_set.widths)})
     atomic_write_text(folder / "motif_hits.csv", hits_table.to_csv(index=False))

@@ -325,17 +325,17 @@ def _table_groups(motif_set: MotifSet, window_width: int, block_size: int) -> li
                 motif_index=index,
                 table=torch.from_numpy(np.concatenate([table, mask]).astype(np.float32)),
                 positions=torch.from_numpy(offsets[:, None] + KMER * np.arange(n_lookups)[None]),
-                lookup_rows=torch.arange(n_lookups) * 4 ** KMER,
-                mask_rows=n_lookups * 4 ** KMER + torch.arange(n_offsets),
+                lookup_rows=(torch.arange(n_lookups) * 4 ** KMER).int(),
+                mask_rows=(n_lookups * 4 ** KMER + torch.arange(n_offsets)).int(),
                 widths=torch.from_numpy(member_widths),
                 thresholds=torch.from_numpy(motif_set.thresholds[index].astype(np.float32))))
     return groups
 
 
 def _kmer_index(codes: torch.Tensor) -> torch.Tensor:
-    """(B, w) codes of A/C/G/T (padding read as A) -> (B, w) int64 index of the 4-mer starting at
+    """(B, w) codes of A/C/G/T (padding read as A) -> (B, w) int32 index of the 4-mer starting at
     each position (bases past the end read as A; only zero-score columns ever see them)."""
-    bases = (codes.long() - 1).clamp(min=0)
+    bases = (codes.int() - 1).clamp(min=0)
     bases = torch.nn.functional.pad(bases, (0, KMER - 1))
     index = torch.zeros_like(bases[:, :codes.shape[1]])
     for t in range(KMER):

@@ -15,7 +15,8 @@ import torch
 
 import Attribute
 from src.attribution import (AttributionData, Windows, check_sequence_model, compute_windows,
-                             hot_spot_windows, integrated_gradients, load_windows, predict_probabilities,
+                             hot_spot_windows, integrated_gradients, load_windows,
+                             predict_probabilities,
                              save_windows, select_confident, uniform_baseline)
 from src.checkpoints import save_checkpoint
 from src.config import AttributeConfig, BassetConfig, config_to_dict
@@ -262,7 +263,8 @@ def test_attribute_end_to_end_ranks_the_planted_motifs(trained_run, demo_dir, tm
     planted = str(demo_dir / "planted_motifs.meme")
     settings = tmp_path / "Attribute.json"
     settings.write_text(json.dumps({"n_logos": 1, "top_n": 5}))
-    code = run_script(["--json", str(settings), "-m", str(trained_run), "-i", "-b", "-d", planted, "-w", "32",
+    code = run_script(["--json", str(settings), "-m", str(trained_run), "-i", "-b",
+                       "-d", planted, "-w", "32",
                        "-t", "0.7", "-p", "0.7", "--steps", "20", "-r", "IG", "--no-progress"])
     assert code == 0
     out = trained_run / "IG"
@@ -288,7 +290,8 @@ def test_attribute_end_to_end_ranks_the_planted_motifs(trained_run, demo_dir, tm
     assert f"{counts['IR']['windows']} hot spots are selected" in nsites
 
     # -b alone reuses the saved windows: all JASPAR 2024, per-site p-value criterion
-    code = run_script(["--json", str(settings), "-m", str(trained_run / "best.pt"), "-b", "-d", "jaspar2024",
+    code = run_script(["--json", str(settings), "-m", str(trained_run / "best.pt"), "-b",
+                       "-d", "jaspar2024",
                        "--p-value", "1e-4", "-r", "IG", "--no-progress"])
     assert code == 0
     table = pd.read_csv(out / "enrichment.csv")
@@ -297,7 +300,28 @@ def test_attribute_end_to_end_ranks_the_planted_motifs(trained_run, demo_dir, tm
     assert min(ranks["TP53"], ranks["SRF"], ranks["HNF4A"]) > len(table) - 10
 
 
-def test_attribute_errors_exit_2_and_keep_files(trained_run, capsys):
+def test_attribute_errors_exit_2_and_keep_files(trained_run, demo_dir, tmp_path, capsys):
+    assert run_script(["--help"]) == 0
+    assert "--prediction" in capsys.readouterr().out
+    typo = tmp_path / "typo.json"
+    typo.write_text('{"windw": 32}')
+    assert run_script(["--json", str(typo), "-m", str(trained_run), "-i"]) == 2
+    assert "did you mean 'window'" in capsys.readouterr().err
+    # -b with a window width other than the saved windows' asks for a new -i
+    table = pd.DataFrame({"window": [0], "class": ["IR"], "label": [1], "header": ["a"],
+                          "split": ["test"], "reverse_complement": [False], "start": [0],
+                          "end": [8], "peak": [3], "peak_score": [1.0], "window_score": [2.0],
+                          "probability": [0.9], "ig_delta": [0.0], "sequence": ["ACGTACGT"]})
+    save_windows(trained_run / "IG_w8", Windows(table, np.zeros((1, 4, 8), np.float32),
+                                                {"counts": {}, "background": [0.25] * 4,
+                                                 "window": 8}))
+    planted = str(demo_dir / "planted_motifs.meme")
+    assert run_script(["-m", str(trained_run), "-b", "-w", "32", "-d", planted,
+                       "-r", "IG_w8"]) == 2
+    assert "rerun -i" in capsys.readouterr().err
+    # one class without windows cannot be compared
+    assert run_script(["-m", str(trained_run), "-b", "-d", planted, "-r", "IG_w8"]) == 2
+    assert "no non-IR hot-spot window" in capsys.readouterr().err
     assert run_script(["-m", str(trained_run), "--no-progress"]) == 2
     assert "nothing to do" in capsys.readouterr().err
     assert run_script(["-m", str(trained_run), "-b", "-r", "never_made"]) == 2
