@@ -7,6 +7,9 @@ TORCH_SPEC ?= torch==2.13.0
 DEMO_DATA := data/demo/final_data.csv
 # a tiny BERT + BPE tokenizer standing in for DNABERT-2 in the demo (DNABert2.py --make-tiny-model)
 DEMO_TINY_BERT := data/demo/tiny-dnabert2/config.json
+# a small randomly initialised Sei in the official sei.pth format + its target.names, so the demo
+# runs the real loading code (Preprocess_data_to_numpy.py --make-demo-sei)
+DEMO_SEI := data/demo/sei/sei.pth
 
 .PHONY: venv test demo demo-data bench clean-demo
 
@@ -31,9 +34,14 @@ $(DEMO_DATA):
 $(DEMO_TINY_BERT): | $(DEMO_DATA)
 	$(PY) DNABert2.py --json json/demo/DNABert2.json --make-tiny-model data/demo/tiny-dnabert2
 
-demo: venv demo-data $(DEMO_TINY_BERT)
+$(DEMO_SEI): | $(DEMO_DATA)
+	$(PY) Preprocess_data_to_numpy.py --make-demo-sei data/demo/sei
+
+demo: venv demo-data $(DEMO_TINY_BERT) $(DEMO_SEI)
 	$(PY) Basset.py --json json/demo/Basset.json -n -t -e
 	$(PY) ConvNet.py --json json/demo/ConvNet.json -n -t -e
+	$(PY) FSei.py --json json/demo/FSei.json -n -p -t -e
+	$(PY) Preprocess_data_to_numpy.py --json json/demo/Preprocess.json
 	$(PY) DNABert2.py --json json/demo/DNABert2.json -n -t -e
 	$(PY) LR.py --json json/demo/LR.json -n -t -e
 	$(PY) LGBM.py --json json/demo/LGBM.json --optimize
@@ -49,6 +57,7 @@ bench: venv
 	$(PY) bench/bench_features.py
 	$(PY) bench/bench_tokenize.py
 	$(PY) bench/bench_scanning.py
+	$(PY) bench/bench_sei.py
 
 clean-demo:
 	rm -rf data/demo results/demo

@@ -258,7 +258,10 @@ class FSeiArchitecture(StrictConfig):
     embed_dim: int = Field(520, gt=0, description="width of the head")
     kernel_size: int = Field(3, ge=1, le=16,
                              description="head convolution over the 16 B-spline coefficients")
-    dropout: float = Field(0.2, ge=0, lt=1)
+    dropout: float = Field(0.2, ge=0, lt=1, description="dropout of the head's hidden layer")
+    trunk_dropout: bool = Field(
+        True, description="the official trunk's dropout layers (0.2, 0.1) active in training; "
+                          "false for a narrow demo trunk, which they slow down")
 
     @field_validator("trunk_channels")
     @classmethod

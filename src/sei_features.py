@@ -25,6 +25,7 @@ on the next run; a complete split is skipped.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -49,6 +50,9 @@ MARKER = "sei_features_{split}.json"
 # Settings that change the numbers: a complete split made with others is not silently reused.
 SIGNATURE_KEYS = ("sequence_length", "strand_average", "use_reverse_complement",
                   "targets_for_reverse_complement")
+# ... and the inputs, by content (paths may move): weights, target names, data, the split's rows
+COMPARED_KEYS = (*SIGNATURE_KEYS, "n_outputs", "sei_sha256", "target_names_sha256",
+                 "data_sha256", "rows_sha256", "n_rows")
 
 log = logging.getLogger("ir_sei.preprocess")
 
@@ -218,11 +222,11 @@ def split_status(folder: Path, split: str, signature: dict, n_rows: int,
     except (json.JSONDecodeError, UnicodeDecodeError):
         return "redo"
     ours = {**signature, "n_rows": n_rows}
-    differ = [(key, marker.get(key), ours.get(key))
-              for key in (*SIGNATURE_KEYS, "n_outputs", "data_file", "sei_path", "n_rows")
+    differ = [(key, marker.get(key), ours.get(key)) for key in COMPARED_KEYS
               if marker.get(key) != ours.get(key)]
     if differ:
-        detail = "; ".join(f"{key}: {there!r} there, {now!r} now" for key, there, now in differ)
+        detail = "; ".join(f"{key}: {_short(there)} there, {_short(now)} now"
+                           for key, there, now in differ)
         raise InputError(
             f"{folder} already holds the {split} split's Sei features, made with other settings "
             f"({detail}). Choose another result folder (--result), or delete {marker_path.name} "
@@ -240,6 +244,28 @@ def split_status(folder: Path, split: str, signature: dict, n_rows: int,
             if shape != expected:
                 return "redo"
     return "complete"
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text[:13] + "...'" if isinstance(value, str) and len(value) == 64 else text
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in 16 MB blocks (a few seconds for the 3.5 GB sei.pth)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(16 * 2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def rows_sha256(rows: SplitRows) -> str:
+    """Fingerprint of a split's rows: which sequences, which are reverse complements, labels."""
+    digest = hashlib.sha256()
+    for array in (rows.source_rows, rows.is_reverse_complement, rows.labels):
+        digest.update(np.ascontiguousarray(array).astype(np.int64).tobytes())
+    return digest.hexdigest()
 
 
 def discard_split(folder: Path, split: str) -> None:
@@ -320,14 +346,17 @@ def extract_rows(model: Sei, data: PreparedData, split: str, writer: SplitWriter
 
 
 def signature_of(config: PreprocessConfig, n_outputs: int, data_file: Path) -> dict:
-    """The settings recorded in (and compared with) each split's completion marker."""
-    weights = Path(config.sei_path)
+    """The settings and input fingerprints recorded in (and compared with) each split's
+    completion marker (`COMPARED_KEYS`; the paths are for the reader only)."""
     return {
         **{key: getattr(config, key) for key in SIGNATURE_KEYS},
         "n_outputs": n_outputs,
+        "sei_path": str(Path(config.sei_path).resolve()),
+        "sei_sha256": file_sha256(config.sei_path),
+        "target_names": str(Path(config.target_names).resolve()),
+        "target_names_sha256": file_sha256(config.target_names),
         "data_file": str(Path(data_file).resolve()),
-        "sei_path": str(weights.resolve()),
-        "sei_file_bytes": weights.stat().st_size if weights.is_file() else None,
+        "data_sha256": file_sha256(data_file),
     }
 
 
@@ -350,8 +379,11 @@ def run_preprocess(config: PreprocessConfig, progress: bool = True) -> dict[str,
     folder = Path(config.result_path)
     folder.mkdir(parents=True, exist_ok=True)
     signature = signature_of(config, model.n_targets, data.data_file)
-    status = {split: split_status(folder, split, signature, len(data.splits[split].labels),
-                                  data.columns) for split in SPLITS}
+    signatures = {split: {**signature, "rows_sha256": rows_sha256(data.splits[split])}
+                  for split in SPLITS}
+    status = {split: split_status(folder, split, signatures[split],
+                                  len(data.splits[split].labels), data.columns)
+              for split in SPLITS}
     counts = data.targets.counts()
     log.info(f"Sei: {model.n_targets:,} outputs (TF {counts['TF']:,}, HM {counts['HM']:,}, "
              f"accessibility {counts['ACC']:,}); input {config.sequence_length} bp; device "
@@ -374,7 +406,7 @@ def run_preprocess(config: PreprocessConfig, progress: bool = True) -> dict[str,
         started = time.perf_counter()
         writer = SplitWriter.create(folder, split, data.splits[split], data.columns)
         extract_rows(model, data, split, writer, config, device, progress=progress)
-        writer.finalize({**signature, "config": config_to_dict(config),
+        writer.finalize({**signatures[split], "config": config_to_dict(config),
                          "seconds": round(time.perf_counter() - started, 1)})
         log.info(f"{split}: {n_rows:,} rows written to {folder} "
                  f"({time.perf_counter() - started:.1f} s)")

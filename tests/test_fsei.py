@@ -145,3 +145,12 @@ def test_pretrained_loading_refuses_another_width_and_a_missing_file(workspace, 
     with pytest.raises(SystemExit):
         fsei_script.main(["--json", str(tmp_path / "missing.json"), "-n", "-p", "-t"])
     assert "Zenodo record 4906996" in capsys.readouterr().err
+
+
+def test_trunk_dropout_switch_keeps_the_official_tensor_names():
+    with_dropout, without = FSei(CHANNELS, embed_dim=8), FSei(CHANNELS, embed_dim=8,
+                                                             trunk_dropout=False)
+    assert list(with_dropout.state_dict()) == list(without.state_dict())
+    rates = [m.p for m in without.trunk.modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(rates) == 9 and set(rates) == {0.0}
+    assert {m.p for m in with_dropout.trunk.modules() if isinstance(m, torch.nn.Dropout)} == {0.1, 0.2}

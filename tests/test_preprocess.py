@@ -161,6 +161,11 @@ def test_other_settings_or_foreign_files_are_refused_and_kept(inputs, reference_
         run_preprocess(make_config(inputs, reference_run, sequence_length=128), progress=False)
     assert json.loads((reference_run / MARKER.format(split="train")).read_text())[
         "sequence_length"] == LENGTH
+    torch.manual_seed(9)  # same architecture and path layout, other weights
+    write_official_checkpoint(Sei((4, 6, 8), n_targets=len(NAMES)), tmp_path / "other.pth")
+    with pytest.raises(InputError, match="sei_sha256"):
+        run_preprocess(make_config(inputs, reference_run, sei_path=str(tmp_path / "other.pth")),
+                       progress=False)
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     np.save(foreign / "data_ALL_train.npy", np.ones((2, 2), dtype=np.float32))
@@ -216,8 +221,10 @@ def test_demo_sei_is_in_the_official_format(tmp_path):
         script.main(["--make-demo-sei", str(tmp_path)])
 
 
+# Peak RSS from VmHWM: ru_maxrss would start from the parent's (pytest's) peak, carried over
+# fork + exec, and could hide the child's own growth.
 MEMORY_PROBE = textwrap.dedent("""
-    import resource, sys
+    import sys
     from pathlib import Path
     sys.path.insert(0, sys.argv[1])
     from src.config import PreprocessConfig
@@ -228,10 +235,12 @@ MEMORY_PROBE = textwrap.dedent("""
             data_path=str(root), result_path=str(root / "out"), sei_path=str(root / "sei.pth"),
             target_names=str(root / "target.names"), sequence_length=64, batch_size=256,
             device="cpu"), progress=False)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+        status = Path("/proc/self/status").read_text().splitlines()
+        print(next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")), flush=True)
 """)
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc")
 def test_peak_memory_does_not_grow_with_the_number_of_sequences(tmp_path):
     """Peak RSS of one process after the features of 800 and then of 8,000 sequences."""
     from src.sei_targets import demo_target_names
@@ -248,7 +257,7 @@ def test_peak_memory_does_not_grow_with_the_number_of_sequences(tmp_path):
                            *(str(tmp_path / f"n{n}") for n in sizes)],
                           capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
-    peak_small, peak_large = (int(v) * 1024 for v in done.stdout.split())  # ru_maxrss: KiB
+    peak_small, peak_large = (int(v) * 1024 for v in done.stdout.split())  # VmHWM: KiB
     output = {n: sum(p.stat().st_size for p in (tmp_path / f"n{n}" / "out").glob("data_*.npy"))
               for n in sizes}
     grown = output[8000] - output[800]
