@@ -38,7 +38,7 @@ def workspace(tmp_path_factory) -> Path:
     return root
 
 
-def run_script(args, capsys=None) -> Path:
+def run_script(args) -> Path:
     """Run FSei.py's main; returns the newest run folder."""
     fsei_script.main(args)
     results = Path(json.loads(Path(args[args.index("--json") + 1]).read_text())["results_path"])
@@ -91,7 +91,7 @@ def test_freeze_keeps_the_trunk_and_trains_the_head(workspace):
     assert "prediction_head.weight" in changed and "project.0.weight" in changed
 
 
-def test_script_pretrained_frozen_then_evaluate_only(workspace, capsys):
+def test_script_pretrained_frozen_then_evaluate_only(workspace):
     cfg = str(workspace / "fsei.json")
     frozen_run = run_script(["--json", cfg, "-n", "-p", "-f", "-t", "-e"])
     best = frozen_run / "best.pt"

@@ -232,6 +232,8 @@ def test_target_grouping_rules_on_a_small_names_file(tmp_path):
     assert targets.feature_names("HM")[0] == "K562 | H3K27ac | ENCODE | 1"
     assert len(targets.indices("ALL")) == 11
     assert classify_target("  H3K4me3 ") == "HM"
+    assert classify_target("h3k27ac") == "HM" and classify_target("atac") == "ACC"
+    assert classify_target("dnase") == "TF"  # only "DNase" exactly, as the study
 
 
 def test_bad_target_names_files_are_clear_errors(tmp_path):
