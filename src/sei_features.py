@@ -6,7 +6,7 @@ For each split (train, valid, test) and feature set SET in {ALL, TF, HM}, in the
     target_{SET}_{split}.npy  int64 (N_split,)          labels 0/1, same rows
     features_{SET}.txt        F_SET lines               Sei target name of each column
     headers_{split}.txt       N_split lines             header of each row ("_r": reverse complement)
-    sei_features_{split}.json                           settings that made the split; written last
+    sei_features_{split}.json                           settings and input fingerprints of the split
 
 Rows are the split's sequences, then (as in the study) a reverse-complement copy of each sequence
 whose label is in `targets_for_reverse_complement`. Each sequence is centred in
@@ -14,12 +14,14 @@ whose label is in `targets_for_reverse_complement`. Each sequence is centred in
 
 Writing: a split is first laid out under `.partial/` in the result folder (`.npy` files of the
 final size, made with `numpy.lib.format.open_memmap`); each batch of Sei outputs is written into
-its rows through a memory map of just those rows, which is flushed and closed at once, so memory
-stays flat however many rows there are. Rows can be written in any order and by several processes
-at once (each takes a `shard_range` of rows, see `SplitWriter.open`), and the result is one
-coherent file. When every row is written the files are renamed into the result folder and
-`sei_features_{split}.json` is written last: a split without it is incomplete and is made again
-on the next run; a complete split is skipped.
+its rows through a memory map of just those rows, which is closed at once, so memory stays flat
+however many rows there are. Rows can be written in any order and by several processes at once
+(each takes a `shard_range` of rows, see `SplitWriter.open`), and the result is one coherent file.
+When every row is written the files are synced, `sei_features_{split}.json` is written and the
+files are renamed into the result folder. A split counts as complete only with its marker and
+every file of the right shape; otherwise it is made again on the next run. A complete split is
+skipped, unless its marker records other settings or inputs, which is an error (nothing is
+overwritten). Files of a split without a marker are not ours and are never overwritten either.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ class SplitWriter:
 
     `create` (one process) lays out the files under `.partial/` and writes labels and headers;
     `open` (any process, after `create`) attaches to them; `write` fills rows; `finalize` (one
-    process, after every row is written) moves the files into place and writes the marker.
+    process, after every row is written) writes the marker and moves the files into place.
     """
 
     def __init__(self, folder: Path, split: str, n_rows: int, columns: dict[str, np.ndarray]):
@@ -177,7 +179,7 @@ class SplitWriter:
         """Write the completion marker, then move the finished files into the result folder.
 
         A crash between the two leaves a marker with files missing, which `split_status` reports
-        as "missing": the split is made again, never taken as complete.
+        as "redo": the split is made again, never taken as complete.
         """
         for path in self.partial.values():  # the data reach the disk before the marker does
             with open(path, "rb+") as handle:
