@@ -44,6 +44,7 @@ from .encoding import CODE_TO_ONE_HOT, LETTERS, PAD_CODE, codes_to_one_hot, enco
     reverse_complement_codes
 from .errors import InputError
 from .runs import atomic_write_text, elapsed
+from .training import choose_device
 
 CLASS_NAMES = {0: "non-IR", 1: "IR"}
 WINDOWS_FILE = "windows.csv"
@@ -55,15 +56,6 @@ WINDOW_COLUMNS = ("window", "class", "label", "header", "split", "reverse_comple
 _LETTERS = np.array(["N"] + list(LETTERS))  # code -> letter (padding never reaches a window)
 
 
-def choose_device(name: str = "auto") -> torch.device:
-    """`auto`: CUDA when PyTorch sees a GPU, else the CPU; otherwise the device named."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {name!r} asked for, but PyTorch sees no GPU: use --device cpu "
-                         f"or --device auto")
-    return device
 
 
 # ----------------------------------------------------------------------------------------------

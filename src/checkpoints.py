@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from torch import nn
 from . import __version__
 from .errors import InputError
 from .networks import build_model
+from .runs import temporary_file_beside
 
 FORMAT = "ir-sei-checkpoint/1"
 
@@ -51,7 +51,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict, extra: dic
 
 def atomic_torch_save(obj, path: str | Path) -> None:
     path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, tmp = temporary_file_beside(path)
     os.close(handle)
     try:
         torch.save(obj, tmp)

@@ -13,12 +13,22 @@ import difflib
 import json
 import re
 from pathlib import Path
-from typing import ClassVar, Literal, TypeVar
+from typing import Annotated, ClassVar, Literal, TypeVar
 
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
                       field_validator, model_validator)
 
 from .errors import InputError
+
+
+def _binary_labels(value: list[int]) -> list[int]:
+    if not set(value) <= {0, 1}:
+        raise ValueError(f"labels must be 0 or 1, got {value}")
+    return value
+
+
+# `targets_for_reverse_complement`: a list of labels, each 0 or 1
+BinaryLabels = Annotated[list[int], AfterValidator(_binary_labels)]
 
 
 class StrictConfig(BaseModel):
@@ -85,16 +95,9 @@ class SequenceDataConfig(StrictConfig):
         600, gt=0, description="model input length; shorter sequences are centred in zeros")
     lazy_loading: bool = Field(False, description="encode each sequence when it is read")
     use_reverse_complement: bool = True
-    targets_for_reverse_complement: list[int] = Field(
+    targets_for_reverse_complement: BinaryLabels = Field(
         default_factory=lambda: [0, 1],
         description="labels whose sequences get a reverse-complement copy, in every split")
-
-    @field_validator("targets_for_reverse_complement")
-    @classmethod
-    def _labels_are_binary(cls, value: list[int]) -> list[int]:
-        if not set(value) <= {0, 1}:
-            raise ValueError(f"labels must be 0 or 1, got {value}")
-        return value
 
 
 class SequenceModelConfig(TrainingConfig, SequenceDataConfig):
@@ -304,17 +307,10 @@ class PreprocessConfig(StrictConfig):
     strand_average: bool = Field(
         False, description="average the outputs for each sequence and its reverse complement")
     use_reverse_complement: bool = True
-    targets_for_reverse_complement: list[int] = Field(
+    targets_for_reverse_complement: BinaryLabels = Field(
         default_factory=lambda: [0, 1],
         description="labels whose sequences get a reverse-complement row, in every split")
     seed: int = Field(100, description="seeds the split files when they have to be made")
-
-    @field_validator("targets_for_reverse_complement")
-    @classmethod
-    def _labels_are_binary(cls, value: list[int]) -> list[int]:
-        if not set(value) <= {0, 1}:
-            raise ValueError(f"labels must be 0 or 1, got {value}")
-        return value
 
 
 class DNABert2Config(TrainingConfig):
@@ -329,7 +325,7 @@ class DNABert2Config(TrainingConfig):
     results_path: str = "results/DNABert2"
     data_path: str = Field("data", description="folder with final_data.csv and the split files")
     use_reverse_complement: bool = True
-    targets_for_reverse_complement: list[int] = Field(
+    targets_for_reverse_complement: BinaryLabels = Field(
         default_factory=lambda: [0, 1],
         description="labels whose sequences get a reverse-complement copy, in every split")
     model_name_or_path: str = Field(
@@ -343,13 +339,6 @@ class DNABert2Config(TrainingConfig):
 
     # Filled by DNABert2.py before the data are read (tokenizer, model folder); never saved.
     _runtime: dict = PrivateAttr(default_factory=dict)
-
-    @field_validator("targets_for_reverse_complement")
-    @classmethod
-    def _labels_are_binary(cls, value: list[int]) -> list[int]:
-        if not set(value) <= {0, 1}:
-            raise ValueError(f"labels must be 0 or 1, got {value}")
-        return value
 
 
 class AttributeConfig(StrictConfig):

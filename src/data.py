@@ -12,7 +12,6 @@ split, so that predictions of shuffled or sharded loaders can be matched to thei
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .encoding import codes_to_one_hot, encode_codes, reverse_complement_codes
 from .errors import InputError
+from .runs import temporary_file_beside
 
 SPLITS = ("train", "valid", "test")
 DATA_FILE = "final_data.csv"
@@ -184,7 +184,7 @@ def write_split_indices(data_dir: str | Path, n_rows: int, seed: int = 100,
     paths = split_paths(data_dir)
     staged = []
     for split, rows in splits.items():
-        handle, tmp = tempfile.mkstemp(dir=paths[split].parent, prefix=f".{split}_indices.")
+        handle, tmp = temporary_file_beside(paths[split])
         with os.fdopen(handle, "w") as out:
             out.write("".join(f"{i}\n" for i in rows.tolist()))
         staged.append((tmp, paths[split]))

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import pickle
 import re
@@ -69,6 +68,7 @@ from .data import (DATA_FILE, SPLITS, check_sequences, augment_rows, load_split_
 from .encoding import LETTERS, reverse_complement
 from .errors import InputError
 from .networks import register_model
+from .runs import console_logger, temporary_file_beside
 
 MODEL_NAME = "DNABERT2"
 DEFAULT_MODEL = "zhihan1996/DNABERT-2-117M"
@@ -82,22 +82,8 @@ DOWNLOAD_HINT = (
     "\"model_name_or_path\": \"models/{short}\" in the JSON")
 
 
-class _ConsoleHandler(logging.Handler):
-    """Messages to the current stderr, between progress bars (tqdm.write)."""
-
-    def emit(self, record):
-        try:
-            tqdm.write(self.format(record), file=sys.stderr)
-        except Exception:  # noqa: BLE001 - logging must never crash a run
-            self.handleError(record)
-
-
 # Model loading happens before a run's log exists: these messages go to the console.
-log = logging.getLogger("ir_sei.dnabert2")
-if not log.handlers:
-    log.addHandler(_ConsoleHandler())
-    log.setLevel(logging.INFO)
-    log.propagate = False
+log = console_logger("ir_sei.dnabert2")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,7 +472,7 @@ def _materialise_code(files: dict[str, str]) -> Path:
         target = folder / name
         if target.is_file() and target.read_text(encoding="utf-8") == text:
             continue
-        handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+        handle, tmp = temporary_file_beside(target)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
         os.replace(tmp, target)

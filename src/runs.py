@@ -111,10 +111,20 @@ def _csv_line(values) -> str:
     return buffer.getvalue()
 
 
+def temporary_file_beside(path: Path) -> tuple[int, str]:
+    """A new hidden temporary file in `path`'s folder (for write-then-rename), with the
+    permissions an ordinary new file gets (mkstemp alone makes it private to the owner)."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(handle, 0o666 & ~umask)
+    return handle, tmp
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write via a temporary file and a rename: readers see the old or the new file, never half."""
     path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, tmp = temporary_file_beside(path)
     try:
         with os.fdopen(handle, "w") as out:
             out.write(text)
@@ -124,7 +134,20 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
-class _TqdmHandler(logging.StreamHandler):
+def console_logger(name: str) -> logging.Logger:
+    """A logger that prints messages (between progress bars) for code that runs before or
+    without a run folder."""
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = TqdmHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
+class TqdmHandler(logging.StreamHandler):
     """Console handler that does not break tqdm progress bars."""
 
     def emit(self, record):
@@ -143,7 +166,7 @@ def _make_logger(folder: Path, is_main: bool) -> logging.Logger:
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    console = _TqdmHandler()
+    console = TqdmHandler()
     console.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(console)
     if is_main and folder.is_dir():

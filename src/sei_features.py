@@ -46,6 +46,7 @@ from .errors import InputError
 from .runs import atomic_write_text
 from .sei import Sei, load_sei
 from .sei_targets import FEATURE_SETS, SeiTargets, read_target_names
+from .training import choose_device
 
 PARTIAL_DIR = ".partial"
 MARKER = "sei_features_{split}.json"
@@ -57,17 +58,6 @@ COMPARED_KEYS = (*SIGNATURE_KEYS, "n_outputs", "sei_sha256", "target_names_sha25
                  "data_sha256", "rows_sha256", "n_rows")
 
 log = logging.getLogger("ir_sei.preprocess")
-
-
-def choose_device(name: str = "auto") -> torch.device:
-    """"auto" -> cuda when PyTorch sees a GPU, else cpu; "cpu", "cuda" or "cuda:N" as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {name!r} was asked for, but PyTorch sees no GPU: set device to "
-                         f"\"auto\" or \"cpu\" (or install the CUDA build of PyTorch)")
-    return device
 
 
 def feature_paths(folder: str | Path, split: str) -> dict[str, Path]:

@@ -64,6 +64,18 @@ def build_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Opt
     return torch.optim.Adam(params, lr=config.max_lr, weight_decay=config.weight_decay)
 
 
+def choose_device(name: str = "auto") -> torch.device:
+    """The one place a device is chosen: "auto" is CUDA when PyTorch sees a GPU, else the CPU;
+    "cpu", "cuda" or "cuda:N" as given (for code that runs outside Accelerate)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} was asked for, but PyTorch sees no GPU: use \"auto\" "
+                         f"or \"cpu\" (or install the CUDA build of PyTorch)")
+    return device
+
+
 def make_accelerator(config: TrainingConfig) -> Accelerator:
     """The run's Accelerator: CUDA when present (one process per GPU when launched so), else CPU
     (`cpu=True` also makes `torchrun`/`accelerate launch` start gloo processes on CPU)."""
