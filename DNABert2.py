@@ -3,6 +3,8 @@
     python DNABert2.py --json json/DNABert2.json -n -t -e
 """
 
+import contextvars
+
 from src.cli import check_model_flags, model_parser, run_cli
 from src.config import DNABert2Config, load_config
 from src.dnabert2 import (MODEL_NAME, build_tokenized_datasets, checkpoint_extra,
@@ -50,7 +52,9 @@ def main(argv=None):
     if args.make_tiny_model:
         run_cli(lambda: _make_tiny_model(args))
         return
-    run_cli(lambda: (check_model_flags(args), run_model_script(SPEC, args)))
+    # a context of its own: the JSON's trust_remote_code (set by prepare_run) ends with the run
+    run_cli(lambda: (check_model_flags(args),
+                     contextvars.copy_context().run(run_model_script, SPEC, args)))
 
 
 def _make_tiny_model(args) -> None:

@@ -12,13 +12,14 @@ A checkpoint is a dict of plain types and tensors:
     version       package version that wrote it
 
 It is loaded with `torch.load(weights_only=True)`, which refuses arbitrary pickled objects.
+`safe_torch_load` is the one place where the project reads a PyTorch file (checkpoints, sei.pth,
+a Hugging Face `pytorch_model.bin`): only tensors and plain containers are ever unpickled, and a
+damaged file is an `InputError`, whatever part of the unpickler it breaks.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -61,6 +62,44 @@ def atomic_torch_save(obj, path: str | Path) -> None:
         raise
 
 
+def safe_torch_load(path: str | Path, fix: str, what: str = "checkpoint",
+                    mmap: bool | None = False):
+    """`torch.load(path, map_location="cpu", weights_only=True)`: tensors and plain containers
+    only, never arbitrary pickled objects (code).
+
+    Parameters
+    ----------
+    path : the file (checkpoint, sei.pth, pytorch_model.bin)
+    fix : what the user should do when the file cannot be read (ends the error message)
+    what : how the message names the file ("checkpoint", "weights")
+    mmap : memory-map the tensors (zip format only: little memory until they are used); None
+        tries a memory map first and reads the file normally when its format does not allow one
+
+    Raises
+    ------
+    InputError
+        "<what> <path> cannot be read (<first line of the cause>): <fix>", for any way the file
+        fails to load (truncated, damaged, foreign, or holding objects other than tensors).
+    """
+    path = Path(path)
+    problem: BaseException | None = None
+    for use_mmap in ((True, False) if mmap is None else (bool(mmap),)):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
+        except MemoryError:
+            raise InputError(f"not enough memory to read {what} {path}: free memory or use a "
+                             f"machine with more") from None
+        # A damaged file breaks the (weights-only) unpickler in many ways: RuntimeError,
+        # UnpicklingError, EOFError, OSError, BadZipFile, but also KeyError, TypeError,
+        # AttributeError, AssertionError, UnicodeDecodeError (seen by fuzzing truncated and
+        # bit-flipped checkpoints). Nothing is executed, so any of them just means "unusable".
+        except Exception as err:  # noqa: BLE001
+            problem = err
+    text = str(problem).strip()
+    first_line = text.splitlines()[0] if text else type(problem).__name__
+    raise InputError(f"{what} {path} cannot be read ({first_line}): {fix}")
+
+
 def read_checkpoint(path: str | Path, expected_model: str | tuple[str, ...] | None = None) -> dict:
     """Load a checkpoint dict safely and check that it is one of ours (and of the expected model).
 
@@ -72,14 +111,9 @@ def read_checkpoint(path: str | Path, expected_model: str | tuple[str, ...] | No
     path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint {path} not found: pass the best.pt of a run folder with -m")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError,
-            zipfile.BadZipFile) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"checkpoint {path} cannot be read ({first_line}): the file is truncated, "
-                         f"damaged or not a checkpoint saved by this project; use another "
-                         f"checkpoint (each run folder has best.pt and last.pt) or retrain") from None
+    payload = safe_torch_load(path, fix="the file is truncated, damaged or not a checkpoint saved "
+                                        "by this project; use another checkpoint (each run folder "
+                                        "has best.pt and last.pt) or retrain")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{path} is not a checkpoint of this project (no '{FORMAT}' marker); "
                          f"weights from elsewhere (e.g. sei.pth) are loaded through the config "

@@ -18,7 +18,7 @@ from typing import Annotated, ClassVar, Literal, TypeVar
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
                       field_validator, model_validator)
 
-from .errors import InputError
+from .errors import InputError, read_text
 
 
 def _binary_labels(value: list[int]) -> list[int]:
@@ -396,12 +396,15 @@ def load_config(path: str | Path, config_class: type[ConfigT]) -> ConfigT:
     if not path.is_file():
         raise InputError(f"config file {path} not found: pass an existing file with --json "
                          f"(the study's configs are in json/, small demo ones in json/demo/)")
-    text = path.read_text()
+    text = read_text(path, "a JSON config")
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(f"{path}, line {err.lineno} column {err.colno}: not valid JSON "
                          f"({err.msg}); check for a missing comma, quote or brace") from None
+    except RecursionError:
+        raise InputError(f"{path}: the JSON is nested too deeply to be a config; a config is one "
+                         f"object of settings") from None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: the config must be a JSON object {{\"key\": value, ...}}, "
                          f"got a {type(raw).__name__}")

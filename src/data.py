@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .encoding import codes_to_one_hot, encode_codes, reverse_complement_codes
-from .errors import InputError
+from .errors import InputError, read_text
 from .runs import temporary_file_beside
 
 SPLITS = ("train", "valid", "test")
@@ -71,6 +71,11 @@ def read_sequence_table(path: str | Path) -> SequenceTable:
                          f"header,sequence,label") from None
     frame = raw.iloc[1:].reset_index(drop=True)
     frame.columns = [str(c).strip() for c in raw.iloc[0]]
+    repeated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1}
+                      & set(REQUIRED_COLUMNS))
+    if repeated:
+        raise InputError(f"{path}: the column(s) {', '.join(repeated)} appear more than once in "
+                         f"the header line (line 1); keep one header,sequence,label column each")
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         renamed = {c.lower(): c for c in frame.columns}
@@ -143,7 +148,7 @@ def load_split_indices(data_dir: str | Path, n_rows: int, seed: int = 100) -> di
 
 def _read_index_file(path: Path, n_rows: int) -> np.ndarray:
     values, first_line = [], {}
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(read_text(path, "a split file").splitlines(), start=1):
         text = line.strip()
         if not text:
             continue

@@ -44,15 +44,15 @@ real snapshot could not be tested here (no network).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import os
-import pickle
 import re
 import shutil
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Sequence
 
@@ -62,7 +62,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .checkpoints import read_checkpoint
+from .checkpoints import read_checkpoint, safe_torch_load
 from .data import (DATA_FILE, SPLITS, check_sequences, augment_rows, load_split_indices,
                    read_sequence_table)
 from .encoding import LETTERS, reverse_complement
@@ -84,6 +84,27 @@ DOWNLOAD_HINT = (
 
 # Model loading happens before a run's log exists: these messages go to the console.
 log = console_logger("ir_sei.dnabert2")
+
+# Permission to run a model's own Python code. It comes from the caller (the JSON's
+# trust_remote_code), never from the file being loaded: a checkpoint's `architecture` can say
+# anything, so `DNABERT2` builds a model with trust_remote_code only inside `allow_remote_code`.
+_REMOTE_CODE_ALLOWED = contextvars.ContextVar("ir_sei_remote_code_allowed", default=False)
+
+
+@contextlib.contextmanager
+def allow_remote_code(allowed: bool = True):
+    """Within this block, `DNABERT2(..., trust_remote_code=True)` may import and run the
+    model's own code (as `build_model` does for a checkpoint that carries it). Use it only when
+    the user's config says `trust_remote_code: true`."""
+    token = _REMOTE_CODE_ALLOWED.set(bool(allowed))
+    try:
+        yield
+    finally:
+        _REMOTE_CODE_ALLOWED.reset(token)
+
+
+def remote_code_allowed() -> bool:
+    return _REMOTE_CODE_ALLOWED.get()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,8 +244,11 @@ def tokenizer_from_files(files: dict[str, str], source: str = "the checkpoint"):
 
     with tempfile.TemporaryDirectory(prefix="ir-sei-tokenizer-") as tmp:
         for name, text in files.items():
-            if Path(name).name != name:
-                raise InputError(f"{source} holds a tokenizer file with a bad name {name!r}")
+            if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name \
+                    or "\\" in name or not isinstance(text, str):
+                raise InputError(f"{source} holds a tokenizer file with a bad name {name!r} (a "
+                                 f"checkpoint may only name plain files); it was not written by "
+                                 f"DNABert2.py")
             Path(tmp, name).write_text(text, encoding="utf-8")
         try:
             tokenizer = AutoTokenizer.from_pretrained(tmp, local_files_only=True,
@@ -356,7 +380,14 @@ class DNABERT2(nn.Module):
     def __init__(self, config: dict, trust_remote_code: bool = False,
                  remote_code: dict | None = None, freeze_encoder: bool = False):
         super().__init__()
-        code_dir = _materialise_code(remote_code) if remote_code else None
+        if trust_remote_code and not remote_code_allowed():
+            entry = (config.get("auto_map") or {}).get("AutoModelForSequenceClassification")
+            raise InputError(
+                f"this DNABERT2 model runs its own Python code (trust_remote_code"
+                + (f", {entry}" if entry else "") + f"), and the caller did not allow it. Only "
+                f"DNABert2.py runs such code, when its JSON says \"trust_remote_code\": true; a "
+                f"checkpoint cannot allow it by itself")
+        code_dir = _materialise_code(remote_code) if remote_code and trust_remote_code else None
         hf_config = _hf_config(config, trust_remote_code, code_dir)
         self.model = _build_hf_model(hf_config, trust_remote_code, code_dir)
         self.architecture = {
@@ -463,7 +494,8 @@ def _materialise_code(files: dict[str, str]) -> Path:
     """Write a model's own code to a folder named by its content hash (reused when present)."""
     digest = hashlib.sha256()
     for name in sorted(files):
-        if Path(name).name != name or not name.endswith(".py"):
+        if not (isinstance(name, str) and isinstance(files[name], str)) \
+                or Path(name).name != name or "\\" in name or not name.endswith(".py"):
             raise InputError(f"model code file name {name!r} is not a plain .py file name")
         digest.update(name.encode() + b"\0" + files[name].encode("utf-8") + b"\0")
     folder = Path(tempfile.gettempdir()) / "ir-sei-model-code" / f"code_{digest.hexdigest()[:16]}"
@@ -585,16 +617,19 @@ def read_pretrained_weights(folder: Path) -> dict[str, torch.Tensor]:
     for path in files:
         if not path.is_file():
             raise InputError(f"weight file {path} is missing; download the model again")
-        try:
-            if path.suffix == ".safetensors":
-                state.update(load_file(str(path)))
-            else:
-                state.update(torch.load(path, map_location="cpu", weights_only=True))
-        except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError,
-                zipfile.BadZipFile) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise InputError(f"cannot read the weights {path} ({first}); download the model "
-                             f"again") from None
+        if path.suffix != ".safetensors":
+            part = safe_torch_load(path, what="weights", fix="download the model again")
+        else:
+            try:
+                part = load_file(str(path))
+            except Exception as err:  # noqa: BLE001 - SafetensorError, OSError: a bad download
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise InputError(f"weights {path} cannot be read ({first}): download the model "
+                                 f"again") from None
+        if not isinstance(part, dict):
+            raise InputError(f"weights {path} hold a {type(part).__name__}, not a state dict "
+                             f"(tensor name -> tensor): download the model again")
+        state.update(part)
     return state
 
 
@@ -605,8 +640,9 @@ def load_pretrained(folder: Path, trust_remote_code: bool = False,
     folder = Path(folder)
     config = read_model_config(folder)
     code = read_model_code(folder) if trust_remote_code and ships_own_code(config) else None
-    model = DNABERT2(config, trust_remote_code=trust_remote_code, remote_code=code,
-                     freeze_encoder=freeze_encoder)
+    with allow_remote_code(trust_remote_code):  # the caller's explicit choice
+        model = DNABERT2(config, trust_remote_code=trust_remote_code, remote_code=code,
+                         freeze_encoder=freeze_encoder)
     report = model.load_pretrained_weights(read_pretrained_weights(folder), str(folder))
     log.info(f"loaded {len(report['loaded'])} pretrained tensors from {folder}; newly initialised: "
              f"{', '.join(report['missing']) or 'none'}"
@@ -641,6 +677,10 @@ def prepare_run(config, args) -> None:
         raise InputError("--resume continues a run with its own settings (frozen or not): drop -f")
     if freeze and not args.train:
         raise InputError("-f/--freeze chooses what training changes: add -t, or drop -f")
+    # The JSON decides whether model code may run while this run builds its models (the
+    # checkpoints of -m / --resume and after training included). DNABert2.py runs each run in a
+    # context of its own, so the permission ends with the run.
+    _REMOTE_CODE_ALLOWED.set(bool(config.trust_remote_code))
     runtime = config._runtime
     if args.resume or args.model:
         path = Path(args.resume) / "last.pt" if args.resume else Path(args.model)

@@ -5,13 +5,14 @@ A motif is a position probability matrix, shape (4, W), rows A, C, G, T, columns
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, read_text
 
 JASPAR_RELEASE_PATTERN = re.compile(r"^jaspar(\d{4})$", re.IGNORECASE)
 
@@ -73,7 +74,7 @@ def read_meme(path: str | Path) -> list[Motif]:
     if not path.is_file():
         raise InputError(f"motif file {path} not found: pass a MEME file with -d, or a JASPAR "
                          f"release name such as jaspar2024")
-    lines = path.read_text().splitlines()
+    lines = read_text(path, "a MEME motif file").splitlines()
     motifs, i = [], 0
     while i < len(lines):
         line = lines[i].strip()
@@ -119,7 +120,7 @@ def _read_matrix(lines, i, path, matrix_id) -> tuple[int, np.ndarray]:
         except ValueError:
             raise InputError(f"{path}, line {i + 1}: motif {matrix_id}: {text!r} is not a row of "
                              f"4 probabilities") from None
-        if len(values) != 4 or min(values) < 0:
+        if len(values) != 4 or not all(math.isfinite(v) and v >= 0 for v in values):
             raise InputError(f"{path}, line {i + 1}: motif {matrix_id}: a matrix row needs 4 "
                              f"non-negative probabilities (A C G T), got {text!r}")
         if abs(sum(values) - 1) > 0.02:

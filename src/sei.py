@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
-import pickle
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +30,7 @@ import torch
 from scipy.interpolate import BSpline
 from torch import nn
 
+from .checkpoints import safe_torch_load
 from .errors import InputError
 from .networks import AttentionPoolHead, register_model
 
@@ -278,19 +277,9 @@ def read_official_state_dict(path: str | Path) -> dict:
         raise InputError(f"{path} not found: it should hold the pretrained Sei model (sei.pth, "
                          f"3.5 GB). To get it, {SEI_DOWNLOAD}; put sei.pth at {path}, or set "
                          f"sei_path in the JSON config (--weights for Preprocess_data_to_numpy.py)")
-    state = None
-    errors = (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError,
-              zipfile.BadZipFile)
-    for mmap in (True, False):  # mmap needs the zip format of torch >= 1.6
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-            break
-        except errors as err:
-            problem = err
-    if state is None:
-        first = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
-        raise InputError(f"{path} cannot be read as a PyTorch checkpoint ({first}): the download "
-                         f"may be truncated or damaged; {SEI_DOWNLOAD}")
+    # memory-mapped when the file allows (the zip format of torch >= 1.6)
+    state = safe_torch_load(path, what="Sei weights", mmap=None,
+                            fix=f"the download may be truncated or damaged; {SEI_DOWNLOAD}")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

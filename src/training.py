@@ -171,6 +171,11 @@ def fit(model: nn.Module, train_loader, valid_loader, config: TrainingConfig, ru
         if checked:
             valid_loss = predict(prepared, valid_loader, accelerator, config,
                                  desc=f"epoch {epoch + 1} validation").loss
+            if not math.isfinite(valid_loss):
+                raise InputError(
+                    f"the validation loss became {valid_loss} after epoch {epoch + 1}: training "
+                    f"stopped before writing a broken model ({_KEPT}). Lower max_lr, or check "
+                    f"the input data")
             if valid_loss < state.best_valid_loss:
                 state.best_valid_loss, state.best_epoch = valid_loss, epoch
                 state.checks_without_improvement = 0
@@ -179,6 +184,7 @@ def fit(model: nn.Module, train_loader, valid_loader, config: TrainingConfig, ru
                                     config_dict, checkpoint_extra)
             else:
                 state.checks_without_improvement += 1
+        _check_finite_weights(prepared, epoch)
         state.epoch = epoch
         state.history.append({"epoch": epoch + 1, "lr": lr, "train_loss": train_loss,
                               "valid_loss": valid_loss,
@@ -198,6 +204,20 @@ def fit(model: nn.Module, train_loader, valid_loader, config: TrainingConfig, ru
     return state
 
 
+_KEPT = ("best.pt keeps the best model so far and last.pt the last completed epoch, when "
+         "there are any")
+
+
+def _check_finite_weights(model: nn.Module, epoch: int) -> None:
+    """The last optimiser step of an epoch can make weights inf/NaN without any loss showing it
+    yet; such weights are never saved as last.pt."""
+    for name, parameter in model.named_parameters():
+        if not bool(torch.isfinite(parameter.detach()).all()):
+            raise InputError(
+                f"the weights ({name}) became inf or NaN in epoch {epoch + 1}: training stopped "
+                f"before writing a broken model ({_KEPT}). Lower max_lr, or check the input data")
+
+
 def _train_one_epoch(model, loader, optimizer, loss_function, accelerator, config, epoch) -> float:
     model.train()
     total = torch.zeros((), device=accelerator.device)
@@ -211,8 +231,8 @@ def _train_one_epoch(model, loader, optimizer, loss_function, accelerator, confi
             if not torch.isfinite(loss):
                 raise InputError(
                     f"the training loss became {loss.item()} at epoch {epoch + 1}, batch "
-                    f"{batch_index + 1}: training stopped before writing a broken model (best.pt "
-                    f"keeps the best model so far). Lower max_lr, or check the input data")
+                    f"{batch_index + 1}: training stopped before writing a broken model "
+                    f"({_KEPT}). Lower max_lr, or check the input data")
             accelerator.backward(loss)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

@@ -69,19 +69,21 @@ def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
     extra = spec.checkpoint_extra(config, datasets) if spec.checkpoint_extra else {}
 
     if resume_payload is not None:
-        run = Run(Path(args.resume), is_main=accelerator.is_main_process)
         model = model_from_checkpoint(resume_payload, Path(args.resume) / "last.pt")
+        run = Run(Path(args.resume), is_main=accelerator.is_main_process)
         run.log.info(f"resuming {run.folder} after epoch {resume_payload['training']['epoch'] + 1}")
     else:
-        run = _new_run(config, spec.name if args.train else f"{spec.name}_eval", accelerator)
+        # the model first: a bad checkpoint or weights file must not leave a run folder behind
         if args.model:
             model, _ = load_model(args.model, expected_model=spec.name)
-            run.log.info(f"loaded {args.model}")
         else:
             model = (spec.new_model(config, args) if spec.new_model
                      else build_model(spec.name, spec.architecture(config)))
         if spec.prepare_model:
             model = spec.prepare_model(model, config, args)
+        run = _new_run(config, spec.name if args.train else f"{spec.name}_eval", accelerator)
+        if args.model:
+            run.log.info(f"loaded {args.model}")
         if run.is_main:
             save_config(config, run.path("config.json"))
     try:
