@@ -500,6 +500,8 @@ def run_attribution(config: AttributeConfig, model: str | Path, integrate: bool,
         if windows.summary["window"] != config.window and window_given:
             raise InputError(f"the windows in {folder} are {windows.summary['window']} bp, but "
                              f"-w {config.window} was given: rerun -i to cut new windows")
+    # the model and its data are read and checked before anything is written
+    inputs = integration_inputs(config, model_path) if integrate else None
     folder.mkdir(parents=True, exist_ok=True)
     run = Run(folder)
     try:
@@ -507,7 +509,7 @@ def run_attribution(config: AttributeConfig, model: str | Path, integrate: bool,
         atomic_write_text(folder / "config.json", json.dumps(
             {**config_to_dict(config), "model": str(model_path)}, indent=2, sort_keys=True) + "\n")
         if integrate:
-            windows = integrate_step(config, model_path, run.log.info, progress)
+            windows = integrate_step(config, model_path, run.log.info, progress, inputs)
             save_windows(folder, windows)
             run.log.info(f"windows: {folder / WINDOWS_FILE}")
         if bind:
@@ -517,8 +519,9 @@ def run_attribution(config: AttributeConfig, model: str | Path, integrate: bool,
         close_logger(run)
 
 
-def integrate_step(config: AttributeConfig, model_path: Path, log=print,
-                   progress: bool = True) -> Windows:
+def integration_inputs(config: AttributeConfig, model_path: Path) -> SimpleNamespace:
+    """The model (on its device, checked against the one-hot contract), its checkpoint and the
+    valid + test data of `-i`, read and validated (`InputError` otherwise)."""
     from .checkpoints import load_model
 
     model, checkpoint = load_model(model_path)
@@ -530,6 +533,14 @@ def integrate_step(config: AttributeConfig, model_path: Path, log=print,
     model.to(device)
     check_sequence_model(model.eval(), data_config.sequence_length, device, model_path)
     data = load_attribution_data(data_config)
+    return SimpleNamespace(model=model, checkpoint=checkpoint, data=data, device=device)
+
+
+def integrate_step(config: AttributeConfig, model_path: Path, log=print,
+                   progress: bool = True, inputs: SimpleNamespace | None = None) -> Windows:
+    """The -i step on the inputs of `integration_inputs` (read here when not given)."""
+    inputs = inputs or integration_inputs(config, model_path)
+    model, checkpoint, data, device = inputs.model, inputs.checkpoint, inputs.data, inputs.device
     log(f"{checkpoint['model_name']} model, {len(data)} valid + test sequences "
         f"(reverse complements: {'yes' if data.is_reverse_complement.any() else 'no'}) from "
         f"{data.data_path}, device {device}")

@@ -40,6 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import PreprocessConfig, config_to_dict
+from .distributed import broadcast, main_first, on_main, process_state, together
 from .data import DATA_FILE, SPLITS, SplitRows, augment_rows, load_split_indices, read_sequence_table
 from .encoding import codes_to_one_hot, encode_codes, reverse_complement_codes
 from .errors import InputError
@@ -282,14 +283,15 @@ class PreparedData:
 def prepare(config: PreprocessConfig, n_outputs: int) -> PreparedData:
     """Read and check the data, the split files and target.names (before any Sei work)."""
     data_dir = Path(config.data_path)
+    targets = read_target_names(config.target_names, n_outputs=n_outputs)
     table = read_sequence_table(data_dir / DATA_FILE)
     for start in range(0, len(table), 20_000):  # every sequence checked now, not mid-split
         encode_codes(table.sequences[start:start + 20_000], config.sequence_length,
                      source=str(table.path), describe_row=lambda r, s=start: table.describe_row(s + r))
+    # last: may write new split files, which only a run whose other inputs are good should do
     indices = load_split_indices(data_dir, len(table), seed=config.seed)
     splits = {split: augment_rows(table, indices[split], config.use_reverse_complement,
                                   config.targets_for_reverse_complement) for split in SPLITS}
-    targets = read_target_names(config.target_names, n_outputs=n_outputs)
     columns = {fset: targets.indices(fset) for fset in FEATURE_SETS}
     return PreparedData(table.sequences, splits, targets, columns, table.path)
 
@@ -361,45 +363,79 @@ def write_feature_names(folder: Path, targets: SeiTargets) -> None:
 def run_preprocess(config: PreprocessConfig, progress: bool = True) -> dict[str, str]:
     """Make the feature files of every split that is not complete on disk.
 
+    Launched with several processes (`torchrun` / `accelerate launch`, one machine), the rows of
+    each split are shared out: the main process checks the result folder and lays out the
+    split's files, every process runs Sei over its `shard_range` of rows (on its own GPU, or the
+    CPU) and writes them in place, and the main process finalises the split once all are done.
+    The files are the same as those of one process, rows in the same order.
+
     Returns
     -------
     dict split -> "written" or "skipped"
     """
     device = choose_device(config.device)
+    processes = process_state(cpu=device.type == "cpu")
+    if processes.num_processes > 1 and device.type == "cuda":
+        if device.index is not None:
+            raise InputError(f"device {config.device!r} puts every process on the same GPU: with "
+                             f"several processes set device to \"auto\" (each process uses the "
+                             f"GPU of its local rank)")
+        device = processes.device
     model = load_sei(config.sei_path, strand_average=config.strand_average)
-    data = prepare(config, model.n_targets)
+    # the main process first: it may write the split files that the others then read
+    data = main_first(processes, lambda: prepare(config, model.n_targets))
     folder = Path(config.result_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    signature = signature_of(config, model.n_targets, data.data_file)
-    signatures = {split: {**signature, "rows_sha256": rows_sha256(data.splits[split])}
+
+    def check_folder():  # once, on the main process (the SHA-256 of sei.pth takes seconds)
+        folder.mkdir(parents=True, exist_ok=True)
+        signature = signature_of(config, model.n_targets, data.data_file)
+        signatures = {split: {**signature, "rows_sha256": rows_sha256(data.splits[split])}
+                      for split in SPLITS}
+        status = {split: split_status(folder, split, signatures[split],
+                                      len(data.splits[split].labels), data.columns)
                   for split in SPLITS}
-    status = {split: split_status(folder, split, signatures[split],
-                                  len(data.splits[split].labels), data.columns)
-              for split in SPLITS}
+        return signatures, status
+
+    checked = on_main(processes, check_folder)
+    signatures = checked[0] if checked else None
+    status = broadcast(processes, checked[1] if checked else None)
     counts = data.targets.counts()
     log.info(f"Sei: {model.n_targets:,} outputs (TF {counts['TF']:,}, HM {counts['HM']:,}, "
              f"accessibility {counts['ACC']:,}); input {config.sequence_length} bp; device "
-             f"{device}" + (", bf16" if config.mixed_precision and device.type == "cuda" else ""))
+             f"{device}" + (", bf16" if config.mixed_precision and device.type == "cuda" else "")
+             + (f"; {processes.num_processes} processes share the rows"
+                if processes.num_processes > 1 else ""))
     result = {}
     if all(s == "complete" for s in status.values()):
         log.info(f"every split is complete in {folder}; nothing to do")
         return {split: "skipped" for split in SPLITS}
     model.to(device)
-    write_feature_names(folder, data.targets)
+    on_main(processes, lambda: write_feature_names(folder, data.targets))
     for split in SPLITS:
         n_rows = len(data.splits[split].labels)
         if status[split] == "complete":
             log.info(f"{split}: {n_rows:,} rows complete in {folder}, skipped")
             result[split] = "skipped"
             continue
-        if status[split] == "redo":
-            log.info(f"{split}: the files in {folder} are incomplete; making them again")
-            discard_split(folder, split)
         started = time.perf_counter()
-        writer = SplitWriter.create(folder, split, data.splits[split], data.columns)
-        extract_rows(model, data, split, writer, config, device, progress=progress)
-        writer.finalize({**signatures[split], "config": config_to_dict(config),
-                         "seconds": round(time.perf_counter() - started, 1)})
+
+        def lay_out(split=split):
+            if status[split] == "redo":
+                log.info(f"{split}: the files in {folder} are incomplete; making them again")
+                discard_split(folder, split)
+            return SplitWriter.create(folder, split, data.splits[split], data.columns)
+
+        created = on_main(processes, lay_out)
+        writer = together(processes, lambda split=split, n_rows=n_rows: created or SplitWriter.open(
+            folder, split, n_rows, data.columns))
+        rows = shard_range(n_rows, processes.process_index, processes.num_processes)
+        together(processes, lambda split=split, writer=writer, rows=rows: extract_rows(
+            model, data, split, writer, config, device, row_range=rows,
+            progress=progress and processes.is_main_process))
+        on_main(processes, lambda split=split, writer=writer, started=started: writer.finalize(
+            {**signatures[split], "config": config_to_dict(config),
+             "processes": processes.num_processes,
+             "seconds": round(time.perf_counter() - started, 1)}))
         log.info(f"{split}: {n_rows:,} rows written to {folder} "
                  f"({time.perf_counter() - started:.1f} s)")
         result[split] = "written"
