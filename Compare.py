@@ -6,13 +6,11 @@
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from src.cli import HelpFormatter, run_cli
 from src.errors import InputError
 from src.figures import plot_roc_pr
 from src.metrics import comparison_table, to_markdown
-from src.runs import atomic_write_text, newest_run, run_label
+from src.runs import atomic_write_text, newest_run, read_predictions, run_label
 
 EXAMPLES = """examples:
   python Compare.py results/FSei results/ConvNet results/Basset --out results/comparison
@@ -46,10 +44,7 @@ def compare(args):
         labels = [f"{label} [{folder.name}]" for label, folder in zip(labels, folders)]
     predictions = {}
     for label, folder in zip(labels, folders):
-        frame = pd.read_csv(folder / "predictions.csv")
-        if not {"label", "probability"} <= set(frame.columns):
-            raise InputError(f"{folder / 'predictions.csv'} lacks the columns label,probability")
-        predictions[label] = frame
+        predictions[label] = read_predictions(folder / "predictions.csv")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table = comparison_table(predictions)

@@ -49,11 +49,21 @@ def generate_demo(out_dir: str | Path, settings: DemoSettings = DemoSettings(),
     if existing and not force:
         raise InputError(f"{', '.join(existing)} already exist(s): choose another --out folder "
                          f"or pass --force to replace the demo data")
+    if settings.n_sequences < 10:
+        raise InputError(f"-n {settings.n_sequences}: the demo needs at least 10 sequences "
+                         f"(train, valid and test splits each need rows)")
+    if not 0 < settings.positive_fraction < 1:
+        raise InputError(f"--positive-fraction {settings.positive_fraction}: use a fraction "
+                         f"between 0 and 1 (exclusive), e.g. 0.22; both classes are needed")
     if motifs is None:
         motifs = {m.matrix_id: m for m in load_jaspar("JASPAR2024")}
     missing = [i for i in IR_MOTIFS + NON_IR_MOTIFS if i not in motifs]
     if missing:
         raise InputError(f"motif(s) {', '.join(missing)} not in the motif database")
+    widest = max(motifs[i].width for i in IR_MOTIFS + NON_IR_MOTIFS)
+    if settings.length < widest:
+        raise InputError(f"--length {settings.length}: the planted motifs need sequences of at "
+                         f"least {widest} bp")
     rng = np.random.default_rng(settings.seed)
     n = settings.n_sequences
     labels = (rng.random(n) < settings.positive_fraction).astype(np.int64)

@@ -92,6 +92,41 @@ class Run:
         append_csv_row(self.results_csv, RESULT_COLUMNS, row)
 
 
+def read_predictions(path: str | Path) -> pd.DataFrame:
+    """Read a run's `predictions.csv` (header, label, probability), checked.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read as CSV, lacks a column, is empty, or has a label other than 0/1
+        or a probability outside [0, 1] (the message names the line).
+    """
+    from .errors import InputError
+
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)  # as written, for messages
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(f"{path} is not a readable predictions table ({err}); it must be the "
+                         f"predictions.csv (header,label,probability) that a run wrote") from None
+    missing = [c for c in ("label", "probability") if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path} lacks the column(s) {', '.join(missing)}: it must be the "
+                         f"predictions.csv (header,label,probability) that a run wrote")
+    if frame.empty:
+        raise InputError(f"{path} has no rows: evaluate the run again (-e)")
+    labels = pd.to_numeric(frame["label"], errors="coerce")
+    probabilities = pd.to_numeric(frame["probability"], errors="coerce")
+    bad = ~labels.isin((0, 1)) | ~probabilities.between(0, 1)  # NaN fails both
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy()))
+        raise InputError(f"{path}, line {row + 2}: label {frame['label'].iloc[row]!r}, "
+                         f"probability {frame['probability'].iloc[row]!r}; labels must be 0 or 1 "
+                         f"and probabilities numbers in [0, 1] ({int(bad.sum())} bad row(s)). "
+                         f"Evaluate the run again (-e) instead of editing the file")
+    return frame.assign(label=labels.astype(np.int64), probability=probabilities.astype(float))
+
+
 def append_csv_row(path: Path, columns, row: dict) -> None:
     """Append one row in a single write (a crash leaves no half row); header on a new file."""
     new = not path.exists() or path.stat().st_size == 0
