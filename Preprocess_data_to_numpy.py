@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from src.cli import HelpFormatter, run_cli
 from src.config import PreprocessConfig, load_config
+from src.distributed import launched_rank, quiet_copy
 from src.errors import InputError
 
 DEFAULT_JSON = "json/Preprocess.json"
@@ -21,6 +22,8 @@ OVERRIDES = {"data": "data_path", "result": "result_path", "weights": "sei_path"
 
 EXAMPLES = """examples:
   python Preprocess_data_to_numpy.py --data data --result data/sei_features
+  torchrun --standalone --nproc_per_node 4 Preprocess_data_to_numpy.py --data data --result data/sei_features
+                                     the same on 4 GPUs of one machine (rows shared out)
   python Preprocess_data_to_numpy.py --json json/demo/Preprocess.json
   python Preprocess_data_to_numpy.py --make-demo-sei data/demo/sei    small random Sei for the demo
 
@@ -92,7 +95,9 @@ def resolve_config(args) -> PreprocessConfig:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # launched with several processes (torchrun / accelerate launch), only the first one reports
+    is_main = launched_rank() == 0
+    logging.basicConfig(level=logging.INFO if is_main else logging.WARNING, format="%(message)s")
 
     def work():
         if args.make_demo_sei:
@@ -105,14 +110,16 @@ def main(argv=None):
 
         config = resolve_config(args)
         run_preprocess(config, progress=not args.no_progress)
-        print(f"Sei features in {config.result_path}")
+        if is_main:
+            print(f"Sei features in {config.result_path}")
 
     def work_or_stop():
         try:
             work()
         except KeyboardInterrupt:
-            raise InputError("interrupted: run the same command again; the splits already "
-                             "complete are kept and the interrupted one is made again") from None
+            message = ("interrupted: run the same command again; the splits already complete "
+                       "are kept and the interrupted one is made again")
+            raise (InputError(message) if is_main else quiet_copy(message)) from None
 
     run_cli(work_or_stop)
 

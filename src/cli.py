@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Callable
 
+from .distributed import launched_rank
 from .errors import InputError
 
 
@@ -73,8 +74,10 @@ def run_cli(main: Callable[[], object]) -> None:
     try:
         main()
     except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if not getattr(err, "quiet", False):  # quiet: another process of the job prints it
+            print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("interrupted: continue a training run with --resume RUN_DIR", file=sys.stderr)
+        if launched_rank() == 0:  # Ctrl-C reaches every process of a job; one message
+            print("interrupted: continue a training run with --resume RUN_DIR", file=sys.stderr)
         sys.exit(130)

@@ -16,7 +16,9 @@ Writing: a split is first laid out under `.partial/` in the result folder (`.npy
 final size, made with `numpy.lib.format.open_memmap`); each batch of Sei outputs is written into
 its rows through a memory map of just those rows, which is closed at once, so memory stays flat
 however many rows there are. Rows can be written in any order and by several processes at once
-(each takes a `shard_range` of rows, see `SplitWriter.open`), and the result is one coherent file.
+(each takes a `shard_range` of rows, see `SplitWriter.open`), and the result is one coherent file:
+under `torchrun` / `accelerate launch` (one machine), `run_preprocess` shares each split's rows
+out over the processes this way (the main process lays out and finalises the split).
 When every row is written the files are synced, `sei_features_{split}.json` is written and the
 files are renamed into the result folder. A split counts as complete only with its marker and
 every file of the right shape; otherwise it is made again on the next run. A complete split is
@@ -412,31 +414,40 @@ def run_preprocess(config: PreprocessConfig, progress: bool = True) -> dict[str,
     model.to(device)
     on_main(processes, lambda: write_feature_names(folder, data.targets))
     for split in SPLITS:
-        n_rows = len(data.splits[split].labels)
         if status[split] == "complete":
-            log.info(f"{split}: {n_rows:,} rows complete in {folder}, skipped")
+            log.info(f"{split}: {len(data.splits[split].labels):,} rows complete in {folder}, "
+                     f"skipped")
             result[split] = "skipped"
             continue
-        started = time.perf_counter()
-
-        def lay_out(split=split):
-            if status[split] == "redo":
-                log.info(f"{split}: the files in {folder} are incomplete; making them again")
-                discard_split(folder, split)
-            return SplitWriter.create(folder, split, data.splits[split], data.columns)
-
-        created = on_main(processes, lay_out)
-        writer = together(processes, lambda split=split, n_rows=n_rows: created or SplitWriter.open(
-            folder, split, n_rows, data.columns))
-        rows = shard_range(n_rows, processes.process_index, processes.num_processes)
-        together(processes, lambda split=split, writer=writer, rows=rows: extract_rows(
-            model, data, split, writer, config, device, row_range=rows,
-            progress=progress and processes.is_main_process))
-        on_main(processes, lambda split=split, writer=writer, started=started: writer.finalize(
-            {**signatures[split], "config": config_to_dict(config),
-             "processes": processes.num_processes,
-             "seconds": round(time.perf_counter() - started, 1)}))
-        log.info(f"{split}: {n_rows:,} rows written to {folder} "
-                 f"({time.perf_counter() - started:.1f} s)")
+        _write_split(processes, model, data, split, folder, status[split],
+                     signatures[split] if signatures else None, config, device, progress)
         result[split] = "written"
     return result
+
+
+def _write_split(processes, model: Sei, data: PreparedData, split: str, folder: Path, status: str,
+                 signature: dict | None, config: PreprocessConfig, device: torch.device,
+                 progress: bool) -> None:
+    """One split, its rows shared out over the processes (see `run_preprocess`); `signature`
+    is needed on the main process only."""
+    started = time.perf_counter()
+    n_rows = len(data.splits[split].labels)
+
+    def lay_out() -> SplitWriter:
+        if status == "redo":
+            log.info(f"{split}: the files in {folder} are incomplete; making them again")
+            discard_split(folder, split)
+        return SplitWriter.create(folder, split, data.splits[split], data.columns)
+
+    created = on_main(processes, lay_out)
+    writer = together(processes, lambda: created or SplitWriter.open(folder, split, n_rows,
+                                                                      data.columns))
+    rows = shard_range(n_rows, processes.process_index, processes.num_processes)
+    together(processes, lambda: extract_rows(model, data, split, writer, config, device,
+                                             row_range=rows,
+                                             progress=progress and processes.is_main_process))
+    on_main(processes, lambda: writer.finalize(
+        {**signature, "config": config_to_dict(config), "processes": processes.num_processes,
+         "seconds": round(time.perf_counter() - started, 1)}))
+    log.info(f"{split}: {n_rows:,} rows written to {folder} ({time.perf_counter() - started:.1f} s)"
+             + (f" by {processes.num_processes} processes" if processes.num_processes > 1 else ""))

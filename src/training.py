@@ -10,6 +10,15 @@ Per epoch: the learning rate follows `scheduled_lr`; batches are read in an orde
 exactly as the uninterrupted run would have. The validation loss is checked every
 `epochs_to_check_loss` epochs; an improvement saves `best.pt`, and
 `counter_for_early_stop_threshold` checks without one stop the run.
+
+Several processes: `batch_size` is per process. Every process draws the same order of the whole
+training split (shuffled, or `BalancedSampler`), and Accelerate deals its batches out in turn
+(process k takes batches k, k + P, k + 2P, ...; the last round is filled from the start of the
+order), so one optimizer step averages the gradients of P batches: P processes with
+`batch_size` B / P take the same steps as one process with B (exactly, up to rounding, for models
+without BatchNorm; BatchNorm normalises each process's own batch). Dropout masks are seeded per
+process. Validation and test predictions are gathered from every process, with the padding
+items of the last batches dropped; only the main process writes files.
 """
 
 from __future__ import annotations
@@ -28,11 +37,13 @@ from tqdm.auto import tqdm
 
 from .checkpoints import save_checkpoint
 from .config import TrainingConfig, config_to_dict
+from .distributed import quiet_copy
 from .errors import InputError
 from .figures import plot_loss
 from .runs import Run, elapsed
 
 LOSS_COLUMNS = ("epoch", "lr", "train_loss", "valid_loss", "seconds")
+_PROCESS_SEED_STRIDE = 1_000_003  # apart from any seed + epoch of another process
 
 
 def scheduled_lr(epoch: int, config: TrainingConfig) -> float:
@@ -144,6 +155,13 @@ def fit(model: nn.Module, train_loader, valid_loader, config: TrainingConfig, ru
         training = resume_from["training"]
         optimizer.load_state_dict(training["optimizer"])
         state = TrainingState(**{k: training[k] for k in TrainingState().to_dict()})
+        before = training.get("processes", 1)
+        if before != accelerator.num_processes:
+            run.log.warning(f"this run was trained by {before} process(es) and now continues on "
+                            f"{accelerator.num_processes}: batch_size {config.batch_size} is per "
+                            f"process, so each step now averages "
+                            f"{config.batch_size * accelerator.num_processes} sequences instead "
+                            f"of {config.batch_size * before}")
     prepared, optimizer, train_loader, valid_loader = accelerator.prepare(
         model, optimizer, train_loader, valid_loader)
     loss_function = nn.CrossEntropyLoss()
@@ -152,8 +170,9 @@ def fit(model: nn.Module, train_loader, valid_loader, config: TrainingConfig, ru
     run.log.info(f"training {model.model_name}: {n_trainable:,} trainable parameters, "
                  f"{len(train_loader.dataset):,} training and {len(valid_loader.dataset):,} "
                  f"validation sequences, device {accelerator.device}"
-                 + (f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1
-                    else ""))
+                 + (f" x {accelerator.num_processes} processes (batch_size {config.batch_size} "
+                    f"per process: {config.batch_size * accelerator.num_processes} sequences per "
+                    f"step)" if accelerator.num_processes > 1 else ""))
     if state.stopped_early:
         run.log.info(f"run already stopped early after epoch {state.epoch + 1}; nothing to resume")
         return state
@@ -162,7 +181,9 @@ def fit(model: nn.Module, train_loader, valid_loader, config: TrainingConfig, ru
         lr = scheduled_lr(epoch, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        torch.manual_seed(config.seed + epoch)
+        # dropout: reproducible per epoch (resume), different in each process (process 0 keeps
+        # the one-process seed)
+        torch.manual_seed(config.seed + epoch + _PROCESS_SEED_STRIDE * accelerator.process_index)
         train_loader.set_epoch(epoch)
         train_loss = _train_one_epoch(prepared, train_loader, optimizer, loss_function, accelerator,
                                       config, epoch)
@@ -228,11 +249,7 @@ def _train_one_epoch(model, loader, optimizer, loss_function, accelerator, confi
         with accelerator.accumulate(model):
             with autocast(accelerator, config):
                 loss = loss_function(model_forward(model, inputs).float(), labels)
-            if not torch.isfinite(loss):
-                raise InputError(
-                    f"the training loss became {loss.item()} at epoch {epoch + 1}, batch "
-                    f"{batch_index + 1}: training stopped before writing a broken model "
-                    f"({_KEPT}). Lower max_lr, or check the input data")
+            _check_finite_loss(loss, accelerator, epoch, batch_index)
             accelerator.backward(loss)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -243,6 +260,30 @@ def _train_one_epoch(model, loader, optimizer, loss_function, accelerator, confi
     sums = accelerator.reduce(torch.stack([total, torch.tensor(float(count), device=total.device)]),
                               reduction="sum")
     return float(sums[0] / sums[1])
+
+
+def _check_finite_loss(loss: torch.Tensor, accelerator: Accelerator, epoch: int,
+                       batch_index: int) -> None:
+    """Stop on a NaN/inf training loss. With several processes the losses of the step are
+    gathered first, so every process stops at the same batch (a process that stopped alone would
+    leave the others waiting in the gradient all-reduce); the lowest process with a bad loss
+    prints the message, the others stop quietly."""
+    if accelerator.num_processes == 1:
+        if not torch.isfinite(loss):
+            raise InputError(_nonfinite_loss_message(loss.item(), epoch, batch_index, ""))
+        return
+    losses = accelerator.gather(loss.detach().float().reshape(1))
+    bad = (~torch.isfinite(losses)).nonzero().flatten().tolist()
+    if bad:
+        message = _nonfinite_loss_message(losses[bad[0]].item(), epoch, batch_index,
+                                          f" in process {bad[0]} of {accelerator.num_processes}")
+        raise InputError(message) if accelerator.process_index == bad[0] else quiet_copy(message)
+
+
+def _nonfinite_loss_message(value: float, epoch: int, batch_index: int, where: str) -> str:
+    return (f"the training loss became {value} at epoch {epoch + 1}, batch {batch_index + 1}"
+            f"{where}: training stopped before writing a broken model ({_KEPT}). Lower max_lr, "
+            f"or check the input data")
 
 
 @torch.no_grad()
@@ -266,10 +307,25 @@ def predict(model: nn.Module, loader, accelerator: Accelerator, config: Training
         indices.append(batch_indices.cpu())
     model.train(was_training)
     logits, labels, indices = torch.cat(logits), torch.cat(labels), torch.cat(indices)
+    _check_every_item_once(indices, loader)
     loss = float(nn.functional.cross_entropy(logits, labels))
     order = torch.argsort(indices)
     return Predictions(indices=indices[order].numpy(), labels=labels[order].numpy(),
                        probabilities=logits[order].softmax(dim=1)[:, 1].numpy(), loss=loss)
+
+
+def _check_every_item_once(indices: torch.Tensor, loader) -> None:
+    """The gathered item indices must be 0..N-1, each once: a split sharded over processes
+    (whose last batches Accelerate pads with repeated items) must come back whole, so that the
+    loss, early stopping and metrics are those of the whole split."""
+    try:
+        n_items = len(loader.dataset)
+    except TypeError:  # a dataset without a length: nothing to compare with
+        return
+    counts = torch.bincount(indices.long(), minlength=n_items)
+    if len(indices) != n_items or len(counts) != n_items or bool((counts != 1).any()):
+        raise RuntimeError(f"predictions of {len(indices)} items gathered for a split of "
+                           f"{n_items}: some items are missing or repeated")
 
 
 def _save_progress(run, accelerator, model, optimizer, state, config_dict, extra,
@@ -278,7 +334,8 @@ def _save_progress(run, accelerator, model, optimizer, state, config_dict, extra
     a fraction of a second, which matters for a 1,000-epoch logistic regression)."""
     if not run.is_main:
         return
-    training = {**state.to_dict(), "optimizer": optimizer.state_dict()}
+    training = {**state.to_dict(), "optimizer": optimizer.state_dict(),
+                "processes": accelerator.num_processes}
     save_checkpoint(run.path("last.pt"), accelerator.unwrap_model(model), config_dict, extra,
                     training=training)
     history = pd.DataFrame(state.history, columns=list(LOSS_COLUMNS))

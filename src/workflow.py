@@ -21,6 +21,7 @@ from torch import nn
 from .checkpoints import load_model, model_from_checkpoint, read_checkpoint
 from .config import TrainingConfig, load_config, save_config
 from .data import make_loader
+from .distributed import main_first
 from .errors import InputError
 from .metrics import binary_metrics
 from .networks import build_model
@@ -65,7 +66,9 @@ def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
     # a new model's initial weights are reproducible from the config's seed
     set_seed(config.seed)
     splits = ("train", "valid", args.split) if args.train else (args.split,)
-    datasets = spec.build_datasets(config, tuple(dict.fromkeys(splits)))
+    # the main process first: it may write the split files that the other processes then read
+    datasets = main_first(accelerator,
+                          lambda: spec.build_datasets(config, tuple(dict.fromkeys(splits))))
     extra = spec.checkpoint_extra(config, datasets) if spec.checkpoint_extra else {}
 
     if resume_payload is not None:
