@@ -327,7 +327,10 @@ class BalancedSampler(WeightedRandomSampler):
     """Draws N items with replacement so that both classes are equally likely (`imbalanced_data`).
 
     The draw of epoch e is seeded by `seed + e` (the training loop calls `set_epoch`), so every
-    process of a multi-process run and a resumed run see the same order.
+    process of a multi-process run and a resumed run see the same order. With several processes,
+    Accelerate deals the batches of this one draw out in turn (batch k to process k mod P), so
+    each process trains on its own part of one balanced draw: the sampler draws for the whole
+    split and must not shard itself (tests/test_distributed.py checks both).
     """
 
     def __init__(self, labels: np.ndarray, seed: int):

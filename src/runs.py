@@ -171,13 +171,16 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def console_logger(name: str) -> logging.Logger:
     """A logger that prints messages (between progress bars) for code that runs before or
-    without a run folder."""
+    without a run folder. In a job of several processes only the first one prints information;
+    the others print warnings and errors."""
+    from .distributed import launched_rank
+
     logger = logging.getLogger(name)
     if not logger.handlers:
         handler = TqdmHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        logger.setLevel(logging.INFO if launched_rank() == 0 else logging.WARNING)
         logger.propagate = False
     return logger
 

@@ -336,3 +336,46 @@ def test_logs_and_progress_only_on_the_main_process(job):
     assert job.worker.output.count("epoch 1/4") == 2  # train, interrupted (resume starts at 3)
     assert job.worker.output.count("interrupted: continue a training run") == 1
 
+
+
+# ---- the helpers of src/distributed.py in one process (no job needed) -----------------------
+
+
+def test_one_process_helpers_only_run_the_function():
+    from src.distributed import SingleProcess, broadcast, main_first, on_main, together
+    from src.errors import InputError
+
+    state = SingleProcess()
+    assert on_main(state, lambda: 3) == 3 and main_first(state, lambda: 4) == 4
+    assert together(state, lambda: 5) == 5 and broadcast(state, {"a": 1}) == {"a": 1}
+
+    def fails():
+        raise InputError("bad row 7")
+
+    with pytest.raises(InputError, match="bad row 7") as caught:
+        together(state, fails)
+    assert not getattr(caught.value, "quiet", False)
+
+
+def test_a_job_over_several_machines_is_refused_where_files_are_shared(monkeypatch):
+    from src.distributed import process_state
+    from src.errors import InputError
+
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    with pytest.raises(InputError, match="one machine only.*4 processes of which 2"):
+        process_state(cpu=True)
+
+
+def test_console_messages_come_from_the_first_process_only(monkeypatch, capsys):
+    from src.runs import console_logger
+
+    monkeypatch.setenv("RANK", "1")
+    other = console_logger("ir_sei.test_distributed.rank1")
+    other.info("information")
+    other.warning("a warning")
+    monkeypatch.setenv("RANK", "0")
+    first = console_logger("ir_sei.test_distributed.rank0")
+    first.info("from the first process")
+    err = capsys.readouterr().err
+    assert "information" not in err and "a warning" in err and "from the first process" in err
