@@ -89,9 +89,15 @@ def choose_device(name: str = "auto") -> torch.device:
 
 def make_accelerator(config: TrainingConfig) -> Accelerator:
     """The run's Accelerator: CUDA when present (one process per GPU when launched so), else CPU
-    (`cpu=True` also makes `torchrun`/`accelerate launch` start gloo processes on CPU)."""
+    (`cpu=True` also makes `torchrun`/`accelerate launch` start gloo processes on CPU).
+
+    Precision is the config's `mixed_precision` alone (bf16 autocast in `autocast`): Accelerate's
+    own setting is off, so that `accelerate launch --mixed_precision bf16` or an `accelerate
+    config` default cannot add a second autocast, or switch bf16 on where the JSON says fp32.
+    """
     return Accelerator(
         cpu=not torch.cuda.is_available(),
+        mixed_precision="no",
         gradient_accumulation_steps=config.accumulation_steps,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
     )

@@ -379,3 +379,13 @@ def test_console_messages_come_from_the_first_process_only(monkeypatch, capsys):
     first.info("from the first process")
     err = capsys.readouterr().err
     assert "information" not in err and "a warning" in err and "from the first process" in err
+
+
+def test_the_json_alone_decides_the_precision(monkeypatch):
+    """`accelerate launch --mixed_precision bf16` (or an `accelerate config` default) sets this
+    variable; the training loop must not add Accelerate's autocast on top of the JSON's."""
+    from src.config import LRConfig
+
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    config = LRConfig(features_path=".", results_path=".", warmup_steps=0)
+    assert make_accelerator(config).mixed_precision == "no"
