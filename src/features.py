@@ -83,7 +83,9 @@ def open_feature_data(path: Path, key: str = "features_path") -> np.ndarray:
                          f"the JSON config")
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
+    # a damaged header fails in numpy's parser in several ways (ValueError, EOFError, but also
+    # SyntaxError and tokenize.TokenError); any of them means the file is not usable
+    except Exception as err:  # noqa: BLE001
         raise InputError(f"{path} is not a readable .npy array ({err}); {PREPROCESS_HINT} "
                          f"(numpy .npy format, not .npz or pickle)") from None
     if not isinstance(array, np.ndarray):
@@ -114,7 +116,7 @@ def read_targets(path: Path, n_rows: int, data_path: Path, key: str = "features_
                          f"the JSON config")
     try:
         targets = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
+    except Exception as err:  # noqa: BLE001 - as in open_feature_data
         raise InputError(f"{path} is not a readable .npy array ({err})") from None
     if not isinstance(targets, np.ndarray):
         raise InputError(f"{path} holds several arrays (.npz); it must be one .npy array of labels")

@@ -1,0 +1,312 @@
+"""Property-based tests (hypothesis) of every parser of user files, the encoder and the safe
+checkpoint loader: whatever the bytes, the result is either a valid value (checked against the
+contract) or an `InputError`, never another exception (which would reach the user as a
+traceback).
+
+Examples are derandomized (the same on every run) and the hypothesis database is off, so the
+tests are deterministic and write nothing outside their temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from src.checkpoints import read_checkpoint, save_checkpoint
+from src.config import (AttributeConfig, BassetConfig, ConvNetConfig, DNABert2Config,
+                        FSeiConfig, LGBMConfig, LRConfig, PreprocessConfig, load_config)
+from src.data import SPLITS, load_split_indices, read_sequence_table, split_paths
+from src.encoding import LETTERS, encode_codes
+from src.errors import InputError
+from src.features import open_feature_data, read_targets
+from src.motifs import read_meme
+from src.networks import build_model
+from src.runs import read_predictions
+from src.sei_targets import read_target_names
+
+FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+CONFIG_CLASSES = [BassetConfig, ConvNetConfig, FSeiConfig, DNABert2Config, LRConfig, LGBMConfig,
+                  PreprocessConfig, AttributeConfig]
+
+# text that looks like the files it is fed to: their letters, separators and some noise
+csv_text = st.text(alphabet=LETTERS + LETTERS.lower() + "01xX,\"\n\r \t-.éN" + string.digits,
+                   max_size=300)
+any_bytes = st.binary(max_size=300)
+
+
+def _write(path: Path, content) -> Path:
+    if isinstance(content, str):
+        content = content.encode("utf-8", errors="surrogatepass")
+    path.write_bytes(content)
+    return path
+
+
+# --- final_data.csv -----------------------------------------------------------------------------
+
+row = st.tuples(st.text(alphabet=string.ascii_letters + "_|", max_size=6),
+                st.text(alphabet=LETTERS + LETTERS.lower() + "XZ- *", max_size=12),
+                st.sampled_from(["0", "1", "1.0", "2", "-1", "yes", "", " 1", "nan", "1e0"]))
+header_line = st.sampled_from(["header,sequence,label", "Header,Sequence,Label",
+                               "header,seq,label", "label,sequence,header",
+                               "header,sequence,label,label", "\ufeffheader,sequence,label",
+                               "header,sequence"])
+
+
+@FUZZ
+@given(header=header_line, rows=st.lists(row, max_size=6), noise=st.one_of(st.none(), csv_text,
+                                                                            any_bytes))
+def test_sequence_table_reader(tmp_path, header, rows, noise):
+    if noise is None:
+        content = header + "\n" + "".join(f"{h},{s},{y}\n" for h, s, y in rows)
+    else:
+        content = noise
+    path = _write(tmp_path / "final_data.csv", content)
+    try:
+        table = read_sequence_table(path)
+        codes = encode_codes(table.sequences, 16, source=str(path),
+                             describe_row=table.describe_row)
+    except InputError as err:
+        assert str(path) in str(err)
+        return
+    assert set(np.unique(table.labels)) <= {0, 1} and table.labels.dtype == np.int64
+    assert len(table.headers) == len(table.sequences) == len(table.labels) >= 1
+    assert all(table.sequences) and codes.shape == (len(table), 16)
+
+
+# --- the encoder ----------------------------------------------------------------------------------
+
+@FUZZ
+@given(sequences=st.lists(st.text(max_size=20), max_size=5), length=st.integers(0, 24))
+def test_encoder_accepts_iupac_and_names_anything_else(sequences, length):
+    try:
+        codes = encode_codes(sequences, length)
+    except InputError as err:
+        bad = [s for s in sequences if len(s) > length or set(s) - set(LETTERS + LETTERS.lower())]
+        assert bad, f"valid input refused: {err}"
+        return
+    assert all(len(s) <= length and set(s) <= set(LETTERS + LETTERS.lower()) for s in sequences)
+    assert codes.shape == (len(sequences), length) and codes.dtype == np.uint8
+    # every letter kept, in order, centred
+    for s, row_codes in zip(sequences, codes):
+        kept = row_codes[row_codes > 0]
+        assert "".join(LETTERS[c - 1] for c in kept) == s.upper()
+
+
+# --- split files ----------------------------------------------------------------------------------
+
+index_line = st.one_of(st.integers(-3, 25).map(str), st.sampled_from(["", " 4 ", "x", "3.0", "1e1",
+                                                                       "\t7", "٣", "0x1"]))
+
+
+@FUZZ
+@given(files=st.tuples(*[st.one_of(st.lists(index_line, max_size=8).map("\n".join), any_bytes,
+                                   st.none())] * 3))
+def test_split_file_reader(tmp_path, files):
+    for path in split_paths(tmp_path).values():
+        path.unlink(missing_ok=True)
+    for path, content in zip(split_paths(tmp_path).values(), files):
+        if content is not None:
+            _write(path, content)
+    assume(any(content is not None for content in files))  # none at all: splits are made
+    try:
+        splits = load_split_indices(tmp_path, n_rows=20)
+    except InputError as err:
+        assert "indices.txt" in str(err) or "split" in str(err)
+        return
+    rows = np.concatenate([splits[s] for s in SPLITS])
+    assert all(len(splits[s]) for s in SPLITS)
+    assert rows.min() >= 0 and rows.max() < 20 and len(np.unique(rows)) == len(rows)
+
+
+# --- MEME motif files -----------------------------------------------------------------------------
+
+number = st.one_of(st.floats(-0.5, 1.5, allow_nan=False).map(lambda v: f"{v:.3f}"),
+                   st.sampled_from(["0.25", "nan", "inf", "-0", "x", "1e-3", "0.25,"]))
+matrix_row = st.lists(number, min_size=2, max_size=5).map(" ".join)
+motif_block = st.tuples(
+    st.sampled_from(["MOTIF MA0001.1 CTCF", "MOTIF MA0002.1", "MOTIF", "MOTIF a b c"]),
+    st.sampled_from(["letter-probability matrix: alength= 4 w= 2 nsites= 20 E= 0",
+                     "letter-probability matrix: alength= 4 w= 3",
+                     "letter-probability matrix: alength= 20 w= 2", "letter-probability matrix:",
+                     ""]),
+    st.lists(st.one_of(matrix_row, st.just("0.25 0.25 0.25 0.25")), max_size=4),
+).map(lambda b: "\n".join([b[0], b[1], *b[2], ""]))
+
+
+@FUZZ
+@given(blocks=st.lists(motif_block, max_size=3), noise=st.one_of(st.none(), csv_text, any_bytes))
+def test_meme_reader(tmp_path, blocks, noise):
+    content = ("MEME version 4\n\nALPHABET= ACGT\n\n" + "\n".join(blocks)) if noise is None \
+        else noise
+    path = _write(tmp_path / "motifs.meme", content)
+    try:
+        motifs = read_meme(path)
+    except InputError as err:
+        assert str(path) in str(err)
+        return
+    assert motifs
+    for motif in motifs:
+        p = motif.probabilities
+        assert p.shape[0] == 4 and p.shape[1] >= 1 and np.isfinite(p).all() and (p >= 0).all()
+        np.testing.assert_allclose(p.sum(axis=0), 1.0, rtol=1e-9)
+
+
+# --- target.names ---------------------------------------------------------------------------------
+
+name_line = st.one_of(st.sampled_from(["HepG2 | CTCF | ID:1", "K562 | H3K27ac | ID:2",
+                                       "A | DNase | x", "A | ATAC-seq", "B |  | x", "", "   ",
+                                       "no separator", "a|b|c|d"]),
+                      st.text(alphabet=string.ascii_letters + " |:.\t\r", max_size=20))
+
+
+@FUZZ
+@given(lines=st.lists(name_line, max_size=8), expected=st.one_of(st.none(), st.integers(0, 8)),
+       noise=st.one_of(st.none(), any_bytes))
+def test_target_names_reader(tmp_path, lines, expected, noise):
+    path = _write(tmp_path / "target.names", "\n".join(lines) if noise is None else noise)
+    try:
+        targets = read_target_names(path, n_outputs=expected)
+    except InputError as err:
+        assert str(path) in str(err)
+        return
+    assert len(targets) >= 1 and (expected is None or len(targets) == expected)
+    assert set(targets.groups) <= {"TF", "HM", "ACC"}
+    sets = [targets.indices(s) for s in ("TF", "HM", "ACC")]
+    assert sorted(np.concatenate(sets).tolist()) == list(range(len(targets)))
+
+
+# --- JSON configs -----------------------------------------------------------------------------------
+
+json_value = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=True),
+              st.text(max_size=8)),
+    lambda children: st.one_of(st.lists(children, max_size=3),
+                               st.dictionaries(st.text(max_size=5), children, max_size=3)),
+    max_leaves=6)
+
+
+@FUZZ
+@given(config_class=st.sampled_from(CONFIG_CLASSES), data=st.data())
+def test_config_loader(tmp_path, config_class, data):
+    keys = list(config_class.model_fields) + ["unknown_key", "max_epoch"]
+    settings_ = data.draw(st.dictionaries(st.sampled_from(keys), json_value, max_size=5))
+    if config_class in (LRConfig, LGBMConfig) and data.draw(st.booleans()):
+        settings_.setdefault("features_path", "features")
+    text = json.dumps(settings_, indent=1)
+    if data.draw(st.booleans()):  # damaged text too
+        cut = data.draw(st.integers(0, len(text)))
+        text = text[:cut] + data.draw(st.text(max_size=3)) + text[cut:]
+    path = _write(tmp_path / "config.json", text)
+    try:
+        config = load_config(path, config_class)
+    except InputError as err:
+        assert str(path) in str(err)
+        return
+    assert isinstance(config, config_class)
+
+
+@FUZZ
+@given(content=any_bytes)
+def test_config_loader_on_any_bytes(tmp_path, content):
+    path = _write(tmp_path / "config.json", content)
+    try:
+        load_config(path, BassetConfig)
+    except InputError as err:
+        assert str(path) in str(err)
+
+
+# --- Sei feature files (.npy) -------------------------------------------------------------------------
+
+npy_header = st.sampled_from([
+    "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }",
+    "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }",
+    "{'descr': '|O', 'fortran_order': False, 'shape': (3,), }",
+    "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }",
+    "{'descr': '<f4', 'shape': (3, 2)}", "{'descr': 'zz', 'fortran_order': False, 'shape': ()}",
+    "(", "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 2), }"])
+
+
+@FUZZ
+@given(header=npy_header, body=any_bytes, raw=st.one_of(st.none(), any_bytes))
+def test_feature_file_readers(tmp_path, header, body, raw):
+    if raw is None:
+        padded = header + " " * (-(len(header) + 11) % 64) + "\n"
+        raw = b"\x93NUMPY\x01\x00" + len(padded).to_bytes(2, "little") + padded.encode() + body
+    path = _write(tmp_path / "data_ALL_train.npy", raw)
+    try:
+        data = open_feature_data(path)
+        assert data.ndim == 2 and data.dtype.kind == "f"
+    except InputError as err:
+        assert str(path) in str(err)
+    try:
+        targets = read_targets(path, 3, tmp_path / "data.npy")
+        assert targets.shape == (3,) and set(targets.tolist()) <= {0, 1}
+    except InputError as err:
+        assert str(path) in str(err)
+
+
+# --- predictions.csv (Compare.py) -------------------------------------------------------------------
+
+@FUZZ
+@given(lines=st.lists(st.tuples(st.sampled_from(["a", "b_r", ""]),
+                                st.sampled_from(["0", "1", "2", "x", "", "1.0"]),
+                                st.sampled_from(["0.5", "1.5", "nan", "-0.1", "1", "p", ""])),
+                      max_size=5),
+       noise=st.one_of(st.none(), csv_text, any_bytes))
+def test_predictions_reader(tmp_path, lines, noise):
+    content = ("header,label,probability\n" + "".join(f"{h},{y},{p}\n" for h, y, p in lines)
+               if noise is None else noise)
+    path = _write(tmp_path / "predictions.csv", content)
+    try:
+        frame = read_predictions(path)
+    except InputError as err:
+        assert str(path) in str(err)
+        return
+    assert len(frame) >= 1 and set(frame["label"]) <= {0, 1}
+    assert frame["probability"].between(0, 1).all()
+
+
+# --- checkpoints -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def checkpoint_bytes(tmp_path_factory) -> bytes:
+    arch = {"sequence_length": 100, "FC1inputSize": 32, "CNN1filters": 4, "CNN2filters": 4,
+            "CNN3filters": 4, "FC1outputSize": 8, "FC2outputSize": 4}
+    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
+    save_checkpoint(path, build_model("Basset", arch), {"seed": 1}, training={"epoch": 0})
+    return path.read_bytes()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_damaged_checkpoints_are_input_errors(tmp_path, checkpoint_bytes, data):
+    """Truncated, overwritten or spliced checkpoints: the unpickler fails in many ways (KeyError,
+    TypeError, AssertionError, ... were seen), each an InputError naming the file."""
+    content = bytearray(checkpoint_bytes)
+    kind = data.draw(st.sampled_from(["truncate", "flip", "splice"]))
+    if kind == "truncate":
+        content = content[:data.draw(st.integers(0, len(content) - 1))]
+    elif kind == "flip":
+        for _ in range(data.draw(st.integers(1, 6))):
+            content[data.draw(st.integers(0, len(content) - 1))] = data.draw(st.integers(0, 255))
+    else:
+        at = data.draw(st.integers(0, len(content)))
+        content[at:at + data.draw(st.integers(0, 64))] = data.draw(st.binary(max_size=64))
+    path = _write(tmp_path / "best.pt", bytes(content))
+    try:
+        payload = read_checkpoint(path)
+    except InputError as err:
+        assert str(path) in str(err)
+        return
+    assert isinstance(payload, dict)  # a change that spared the structure (e.g. in a weight)
+    assert all(isinstance(v, torch.Tensor) for v in payload["state_dict"].values())
