@@ -2,20 +2,24 @@
 
 1. Feature extraction with the full Sei (21,907 outputs, 4,000 bp inputs): sequences/s of
    `src.sei_features.extract_rows` (codes per batch, one-hot on the device, inference mode,
-   rows written through short-lived memory maps; bf16 autocast on CUDA) against the study's
-   Preprocess_data_to_numpy.py (every input one-hot encoded up front as float32 tensors, a
-   DataLoader, `torch.no_grad`, outputs gathered in lists, `np.stack` + `np.save` at the end; fp32).
-   Both run the same model object, so the ratio measures the pipeline (and bf16 on a GPU).
+   rows written through short-lived memory maps), in fp32 and, on CUDA, with bf16 autocast,
+   against the study's Preprocess_data_to_numpy.py (every input one-hot encoded up front as
+   float32 tensors, a DataLoader, `torch.no_grad`, outputs gathered in lists, `np.stack` +
+   `np.save` at the end; fp32). All run the same model object, so the ratios measure the
+   pipeline and bf16.
 2. The same two pipelines with a small Sei on more rows, each in its own process: throughput and
    peak resident memory, which grows with the number of rows for the study's approach only.
 3. FSei training (full-width trunk + head, 600 bp): samples/s of the project's training step
-   (`src.training`: Accelerate-prepared model, bf16 autocast on CUDA) against a plain PyTorch
-   loop (fp32), and with the trunk frozen (-p -f).
+   (`src.training`: Accelerate-prepared model, the `autocast` helper) in fp32 and, on CUDA, with
+   bf16 autocast, against a plain PyTorch loop (fp32); and with the trunk frozen (-p -f).
 
-Weights are random (speed does not depend on them). Prints a table per part; paste it into
-bench/RESULTS.md with the machine.
+Without a GPU the bf16 rows are not measured (the CPU computes in fp32): the script says so.
+Sizes default to a few rows on the CPU and to GPU-sized batches on CUDA. Weights are random
+(speed does not depend on them). Prints a table per part; paste it into bench/RESULTS.md with
+the machine line.
 
-    python bench/bench_sei.py [--rows 4] [--small-rows 3000] [--train-samples 16] [--skip-small]
+    python bench/bench_sei.py [--rows N] [--batch B] [--small-rows 3000] [--train-samples N]
+                              [--train-batch B] [--skip-small]
 """
 
 from __future__ import annotations
@@ -71,8 +75,9 @@ def prepared(n_rows: int, n_targets: int) -> PreparedData:
                         {s: targets.indices(s) for s in ("ALL", "TF", "HM")}, Path("bench"))
 
 
-def ours(model, data, folder: Path, length: int, batch: int, device) -> float:
-    config = PreprocessConfig(sequence_length=length, batch_size=batch, device=str(device))
+def ours(model, data, folder: Path, length: int, batch: int, device, bf16: bool = False) -> float:
+    config = PreprocessConfig(sequence_length=length, batch_size=batch, device=str(device),
+                              mixed_precision=bf16)
     start = time.perf_counter()
     writer = SplitWriter.create(folder, "train", data.splits["train"], data.columns)
     extract_rows(model, data, "train", writer, config, device, progress=False)
@@ -117,16 +122,18 @@ def _sync(device):
 def part_full_sei(args, device) -> list[tuple]:
     model = random_sei((480, 640, 960), 21907, device)
     data = prepared(args.rows, 21907)
+    variants = [("study pipeline, fp32", study), ("ours, fp32", ours)]
+    if device.type == "cuda":
+        variants.append(("ours, bf16", lambda *a: ours(*a, bf16=True)))
     results = []
     with tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
-        for name, function in (("study pipeline, fp32", study), ("ours", ours)):
-            folder = Path(tmp) / name.split()[0]
+        for k, (name, function) in enumerate(variants):
+            folder = Path(tmp) / str(k)
             folder.mkdir()
             function(model, prepared(min(2, args.rows), 21907), folder, 4000, args.batch, device)
             seconds = min(function(model, data, folder, 4000, args.batch, device)
                           for _ in range(args.repeats))
-            results.append((name + (", bf16" if name == "ours" and device.type == "cuda" else
-                                    ", fp32" if name == "ours" else ""), args.rows / seconds))
+            results.append((name, args.rows / seconds))
     return results
 
 
@@ -187,10 +194,10 @@ def part_fsei(args, device) -> list[tuple]:
             loss.backward()
             optimizer.step()
 
-    config = FSeiConfig(results_path=str(ROOT / "bench" / "out"))
-    accelerator = Accelerator(cpu=device.type != "cuda")
+    accelerator = Accelerator(cpu=device.type != "cuda", mixed_precision="no")
 
-    def project(model):  # the step of src.training.fit
+    def project(model, bf16: bool):  # the step of src.training.fit
+        config = FSeiConfig(results_path=str(ROOT / "bench" / "out"), mixed_precision=bf16)
         optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3,
                                     momentum=0.95, weight_decay=0.01)
         prepared_model, optimizer = accelerator.prepare(model, optimizer)
@@ -203,10 +210,15 @@ def part_fsei(args, device) -> list[tuple]:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
-    precision = "bf16" if device.type == "cuda" else "fp32"
-    for name, step, freeze in (("plain PyTorch loop, fp32", plain, False),
-                               (f"ours ({precision})", project, False),
-                               (f"ours, trunk frozen ({precision})", project, True)):
+    variants = [("plain PyTorch loop, fp32", plain, False),
+                ("ours, fp32", lambda m: project(m, False), False)]
+    if device.type == "cuda":
+        variants.append(("ours, bf16", lambda m: project(m, True), False))
+    variants.append(("ours, trunk frozen, fp32", lambda m: project(m, False), True))
+    if device.type == "cuda":
+        variants.append(("ours, trunk frozen, bf16", lambda m: project(m, True), True))
+    for name, step, freeze in variants:
+        torch.manual_seed(0)
         model = FSei(freeze_trunk=freeze)
         step(model)  # warm-up (and the first-call costs)
         best = float("inf")
@@ -220,13 +232,29 @@ def part_fsei(args, device) -> list[tuple]:
     return results
 
 
+CPU_SIZES = {"rows": 4, "batch": 2, "train_samples": 8, "train_batch": 4}
+GPU_SIZES = {"rows": 1024, "batch": 128, "train_samples": 1024, "train_batch": 128}
+
+
+def bf16_ratios(results: list[tuple], device) -> str:
+    """'bf16 / fp32 = r' for each pair of rows that differ only in precision."""
+    if device.type != "cuda":
+        return ("   no GPU found (CUDA unavailable): bf16 vs fp32 not measured; the CPU computes "
+                "in fp32")
+    rates = dict(results)
+    pairs = [(name, rates[name.replace("bf16", "fp32")]) for name in rates if "bf16" in name]
+    return "\n".join(f"   {name}: bf16 / fp32 = {rates[name] / fp32:.2f}" for name, fp32 in pairs)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=4, help="rows for the full Sei (part 1)")
-    parser.add_argument("--batch", type=int, default=2, help="batch size of part 1 (GPU: 216)")
+    parser.add_argument("--rows", type=int, help="rows for the full Sei (part 1; default 4 on "
+                                                  "the CPU, 1024 on CUDA)")
+    parser.add_argument("--batch", type=int, help="batch size of part 1 (default 2; CUDA 128)")
     parser.add_argument("--small-rows", type=int, default=3000, help="rows for part 2")
-    parser.add_argument("--train-samples", type=int, default=8, help="FSei samples per pass")
-    parser.add_argument("--train-batch", type=int, default=4)
+    parser.add_argument("--train-samples", type=int,
+                        help="FSei samples per pass (default 8; CUDA 1024)")
+    parser.add_argument("--train-batch", type=int, help="FSei batch (default 4; CUDA 128)")
     parser.add_argument("--repeats", type=int, default=2, help="timed passes (the fastest counts)")
     parser.add_argument("--skip-small", action="store_true")
     parser.add_argument("--probe", nargs=3, help=argparse.SUPPRESS)
@@ -235,6 +263,10 @@ def main():
         small_probe(args.probe[0], int(args.probe[1]), args.probe[2])
         return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    sizes = GPU_SIZES if device.type == "cuda" else CPU_SIZES
+    for key, value in sizes.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     (ROOT / "bench").mkdir(exist_ok=True)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}"
@@ -246,8 +278,7 @@ def main():
     full = part_full_sei(args, device)
     for name, rate in full:
         print(f"   {name:32s} {rate:10.3f} sequences/s   ratio {rate / full[0][1]:.2f}")
-    if device.type != "cuda":
-        print("   (bf16 runs only on CUDA; no GPU here)")
+    print(bf16_ratios(full, device))
 
     if not args.skip_small:
         print("\n2. Small Sei (8-12-16 channels, 2,000 outputs), 4,000 bp, batch 64, CPU, one "
@@ -267,6 +298,7 @@ def main():
     fsei = part_fsei(args, device)
     for name, rate in fsei:
         print(f"   {name:32s} {rate:10.2f} samples/s   ratio {rate / fsei[0][1]:.2f}")
+    print(bf16_ratios(fsei, device))
 
 
 if __name__ == "__main__":
