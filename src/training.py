@@ -162,7 +162,7 @@ def fit(model: nn.Module, train_loader, valid_loader, config: TrainingConfig, ru
         optimizer.load_state_dict(training["optimizer"])
         state = TrainingState(**{k: training[k] for k in TrainingState().to_dict()})
         before = training.get("processes", 1)
-        if before != accelerator.num_processes:
+        if before != accelerator.num_processes and accelerator.is_main_process:
             run.log.warning(f"this run was trained by {before} process(es) and now continues on "
                             f"{accelerator.num_processes}: batch_size {config.batch_size} is per "
                             f"process, so each step now averages "
