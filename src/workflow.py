@@ -74,6 +74,9 @@ def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
     if resume_payload is not None:
         model = model_from_checkpoint(resume_payload, Path(args.resume) / "last.pt")
         run = Run(Path(args.resume), is_main=accelerator.is_main_process)
+        if run.is_main:  # what a kill in the middle of a write left (never under a final name)
+            for stale in run.folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
         run.log.info(f"resuming {run.folder} after epoch {resume_payload['training']['epoch'] + 1}")
     else:
         # the model first: a bad checkpoint or weights file must not leave a run folder behind

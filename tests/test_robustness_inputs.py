@@ -32,7 +32,8 @@ feature files of mismatched rows,       test_bad_feature_files_lgbm[...], test_l
   NaN/inf, columns differ               test_lr.py::test_bad_feature_files_get_clear_errors (LR)
 MEME file with a malformed matrix       test_malformed_meme_files[...] (Attribute.py -b)
 target names fewer than the outputs,    test_bad_sei_inputs[...] (Preprocess_data_to_numpy.py);
-  damaged sei.pth, another model        test_fsei.py (missing sei.pth, other widths)
+  damaged sei.pth, another model        test_fsei_pretrained_weights_that_do_not_fit;
+                                        test_fsei.py (missing sei.pth, other widths)
 run folders for --resume, Compare,      test_resume_folder_without_last_pt, test_bad_predictions,
   Plot_importance, Make_demo_data       test_plot_importance_out, test_make_demo_data_settings
 =====================================  ==========================================================
@@ -435,6 +436,23 @@ def test_bad_sei_inputs(ws, capsys, problem):
                     "zenodo"]
     assert_refused(Preprocess, ["--json", configs["Preprocess"], "--no-progress"], folder,
                    capsys, *expected)
+
+
+@pytest.mark.parametrize("problem", ["truncated", "tensor missing"])
+def test_fsei_pretrained_weights_that_do_not_fit(ws, capsys, problem):
+    """FSei.py -p reads and loads sei.pth before it makes its run folder."""
+    folder, configs = ws
+    weights = folder / "sei" / "sei.pth"
+    if problem == "truncated":
+        _truncate(weights)
+        expected = [rf"Sei weights {loose(weights)} cannot be read", "zenodo"]
+    else:  # the widths still fit, so only loading the trunk finds it
+        state = torch.load(weights, weights_only=True)
+        del state["module.model.dconv3.1.weight"]
+        torch.save(state, weights)
+        expected = [loose(weights), "dconv3.1.weight"]
+    assert_refused(FSei, ["--json", configs["FSei"], "-n", "-p", "-t"], folder, capsys,
+                   *expected)
 
 
 # --- Attribute.py -b: MEME motif files ---------------------------------------------------------

@@ -125,7 +125,10 @@ def test_training_killed_mid_epoch_resumes_after_the_last_completed_epoch(tmp_pa
     history_before = pd.read_csv(run / "loss.csv")
     assert len(history_before) in (done - 1, done)  # loss.csv follows last.pt
 
+    # as a kill during a checkpoint write leaves it (the name of temporary_file_beside)
+    (run / ".last.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")
     assert run_main(Basset, ["--resume", run, "-e"]) == 0
+    assert hidden_temporaries(run) == []  # cleared by --resume
     last = read_checkpoint(run / "last.pt", "Basset")
     assert last["training"]["epoch"] + 1 == EPOCHS and not last["training"]["stopped_early"]
     history = pd.read_csv(run / "loss.csv")
