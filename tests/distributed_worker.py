@@ -114,7 +114,11 @@ def step_preprocess(plan, accelerator):
 
 
 def step_preprocess_again(plan, accelerator):
-    """A second run over complete splits: every split is skipped."""
+    """A second run after one file of the valid split was lost: valid is made again, the
+    complete train and test splits are skipped."""
+    if accelerator.is_main_process:
+        (Path(plan["preprocess_result"]) / "data_TF_valid.npy").unlink()
+    accelerator.wait_for_everyone()
     return step_preprocess(plan, accelerator)
 
 

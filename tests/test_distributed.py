@@ -198,16 +198,23 @@ def test_preprocess_features_equal_the_one_process_files_in_order(job):
     for fset in ("ALL", "TF", "HM"):
         assert (two / f"features_{fset}.txt").read_text() == (one / f"features_{fset}.txt").read_text()
     assert not (two / PARTIAL_DIR).exists()
-    # only the main process reports (the second run prints "Sei features in" too)
+    # only the main process reports: 2 runs, 3 + 1 splits written (the second run redoes valid)
     assert job.worker.output.count("Sei features in") == 2
-    assert job.worker.output.count("train: ") == 1
+    assert job.worker.output.count("rows written to") == 4
 
 
-def test_preprocess_skips_complete_splits_under_two_processes(job):
+def test_preprocess_again_skips_complete_splits_and_redoes_a_damaged_one(job):
+    """The worker deleted data_TF_valid.npy before the second run (the file comparison above
+    reads the valid files made again)."""
     before = step(job, "preprocess")["value"]
     assert step(job, "preprocess_again")["exit"] == 0
-    assert len(before) == 3 and step(job, "preprocess_again")["value"] == before  # untouched
-    assert job.worker.output.count("every split is complete") == 1
+    after = step(job, "preprocess_again")["value"]
+    assert len(before) == 3 and set(after) == set(before)
+    for split in ("train", "test"):
+        assert after[MARKER.format(split=split)] == before[MARKER.format(split=split)]
+    assert after[MARKER.format(split="valid")] > before[MARKER.format(split="valid")]
+    assert job.worker.output.count("valid: the files in") == 1
+    assert job.worker.output.count("rows complete in") == 2  # train and test, reported once
 
 
 def test_lr_on_two_processes_equals_one_process_with_the_double_batch(job):
