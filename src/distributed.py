@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Callable, TypeVar
 
 import torch
@@ -25,6 +26,7 @@ import torch
 from .errors import InputError
 
 T = TypeVar("T")
+COLLECTIVE_TIMEOUT_S = 3600  # a process waits this long for the others in a collective
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def process_state(cpu: bool):
                          f"torchrun --standalone --nproc_per_node N ...")
     from accelerate import PartialState
 
-    return PartialState(cpu=cpu)
+    # the others may wait minutes for the main process (hashing sei.pth, syncing a 10 GB split)
+    return PartialState(cpu=cpu, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
 
 
 def quiet_copy(message: str) -> InputError:

@@ -27,17 +27,19 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import InitProcessGroupKwargs
 from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoints import save_checkpoint
 from .config import TrainingConfig, config_to_dict
-from .distributed import quiet_copy
+from .distributed import COLLECTIVE_TIMEOUT_S, quiet_copy
 from .errors import InputError
 from .figures import plot_loss
 from .runs import Run, elapsed
@@ -98,6 +100,8 @@ def make_accelerator(config: TrainingConfig) -> Accelerator:
     return Accelerator(
         cpu=not torch.cuda.is_available(),
         mixed_precision="no",
+        # the other processes may wait minutes for the main one (data made on first use)
+        kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))],
         gradient_accumulation_steps=config.accumulation_steps,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
     )
