@@ -232,7 +232,7 @@ def split_status(folder: Path, split: str, signature: dict, n_rows: int,
         if key.startswith(("data_", "target_")):
             try:
                 _, shape, _ = _npy_data_offset(path)
-            except (ValueError, OSError):
+            except Exception:  # noqa: BLE001 - a damaged header (numpy raises several kinds)
                 return "redo"
             fset = key.split("_", 1)[1]
             expected = (n_rows, len(columns[fset])) if key.startswith("data_") else (n_rows,)

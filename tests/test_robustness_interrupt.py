@@ -197,3 +197,19 @@ def test_preprocess_killed_mid_split_leaves_no_complete_looking_split(tmp_path):
     assert run_main(Preprocess, ["--json", config, "--result", tmp_path / "clean",
                                  "--no-progress"]) == 0
     assert _files(result) == _files(tmp_path / "clean")
+
+
+def test_preprocess_remakes_a_complete_split_whose_file_was_damaged_later(tmp_path):
+    """A data file of a finished split whose header was overwritten (a disk or copy problem):
+    the split no longer counts as complete and is made again, the others are kept."""
+    config = _preprocess_inputs(tmp_path)
+    result = tmp_path / "features"
+    argv = ["--json", config, "--result", result, "--no-progress"]
+    assert run_main(Preprocess, argv) == 0
+    good = _files(result)
+    kept = (result / "data_ALL_valid.npy").stat().st_mtime_ns
+    damaged = result / "data_TF_train.npy"
+    damaged.write_bytes(b"\x93NUMPY\x01\x00\x08\x00(      \n" + damaged.read_bytes()[16:])
+    assert run_main(Preprocess, argv) == 0
+    assert _files(result) == good
+    assert (result / "data_ALL_valid.npy").stat().st_mtime_ns == kept
