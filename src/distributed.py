@@ -3,7 +3,7 @@ user errors that stop every process instead of leaving the others waiting.
 
 A collective operation (a barrier, a gradient all-reduce) waits for every process. If one process
 stops on an `InputError` while the others wait in a collective, they hang until the launcher
-notices (torchrun does, and stops them) or the collective times out (30 minutes by default). The
+notices (torchrun does, and stops them) or the collective times out (`COLLECTIVE_TIMEOUT_S`). The
 helpers here make the processes agree on the outcome of a step first: when any process met a user
 error, every process raises it, so all of them exit with code 2 at the same point. The message is
 printed once, by the lowest-numbered process that met the error (the others raise a copy marked

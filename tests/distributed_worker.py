@@ -185,10 +185,41 @@ def step_nonfinite(plan, accelerator):
     return {"message": None}
 
 
+def step_shared_errors(plan, accelerator):
+    """`together`: a user error of process 1 alone reaches process 0; `main_first`: a user error
+    of the main process stops the others before their turn."""
+    from src.distributed import main_first, together
+
+    record = {}
+
+    def fail_in_1():
+        if accelerator.process_index == 1:
+            raise InputError("bad row 7 (process 1)")
+        return "ran"
+
+    ran = []
+
+    def fail_in_main():
+        ran.append(accelerator.process_index)
+        if accelerator.is_main_process:
+            raise InputError("split files incomplete (main)")
+
+    for name, helper, function in (("together", together, fail_in_1),
+                                   ("main_first", main_first, fail_in_main)):
+        try:
+            helper(accelerator, function)
+            record[name] = {"message": None}
+        except InputError as err:
+            record[name] = {"message": str(err), "quiet": bool(getattr(err, "quiet", False))}
+    record["main_first_ran_in"] = ran
+    return record
+
+
 STEPS = [("preprocess", step_preprocess), ("train", step_train), ("evaluate_one", step_evaluate_one),
          ("interrupted", step_interrupted), ("resume", step_resume),
          ("preprocess_again", step_preprocess_again), ("predict", step_predict),
-         ("sampler", step_sampler), ("nonfinite", step_nonfinite)]
+         ("sampler", step_sampler), ("nonfinite", step_nonfinite),
+         ("shared_errors", step_shared_errors)]
 
 
 def main():

@@ -330,6 +330,14 @@ def test_a_user_error_in_one_process_stops_every_process(job):
     assert records[0]["message"] == records[1]["message"]
     assert "training loss became nan at epoch 1, batch 3 in process 1 of 2" in records[0]["message"]
     assert [r["quiet"] for r in records] == [True, False]  # printed once, by process 1
+    # the helpers of src/distributed.py: the error of one process is raised in both
+    shared = [step(job, "shared_errors", rank)["value"] for rank in (0, 1)]
+    for record, quiet in zip(shared, (True, False)):
+        assert record["together"] == {"message": "bad row 7 (process 1)", "quiet": quiet}
+    for record, quiet in zip(shared, (False, True)):
+        assert record["main_first"] == {"message": "split files incomplete (main)",
+                                        "quiet": quiet}
+    assert [record["main_first_ran_in"] for record in shared] == [[0], []]
     # the last step: process 1 exits with a user error while process 0 waits in a barrier; the
     # launcher stops the job (no hang) and the message is printed once
     assert job.worker.rc != 0
