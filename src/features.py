@@ -442,4 +442,14 @@ def read_importance_table(path: str | Path, model: str) -> tuple[pd.DataFrame, P
                 if other
                 else f"pass the importance.csv of a {model}.py run")
         raise InputError(f"{path} has no column(s) {', '.join(missing)}: {hint}")
+    if table.empty:
+        raise InputError(f"{path} has no rows: pass the importance.csv of a finished {model}.py "
+                         f"run")
+    values = pd.to_numeric(table[column], errors="coerce")
+    if not np.isfinite(values.to_numpy(dtype=float)).all():
+        row = int(np.argmax(~np.isfinite(values.to_numpy(dtype=float))))
+        raise InputError(f"{path}, line {row + 2}: {column} {table[column].iloc[row]!r} is not a "
+                         f"finite number; the table was edited or damaged: write it again with "
+                         f"{model}.py")
+    table[column] = values
     return table, path

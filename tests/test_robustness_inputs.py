@@ -35,7 +35,7 @@ target names fewer than the outputs,    test_bad_sei_inputs[...] (Preprocess_dat
   damaged sei.pth, another model        test_fsei_pretrained_weights_that_do_not_fit;
                                         test_fsei.py (missing sei.pth, other widths)
 run folders for --resume, Compare,      test_resume_folder_without_last_pt, test_bad_predictions,
-  Plot_importance, Make_demo_data       test_plot_importance_out, test_make_demo_data_settings
+  Plot_importance, Make_demo_data       test_bad_importance_tables, test_make_demo_data_settings
 =====================================  ==========================================================
 """
 
@@ -497,10 +497,35 @@ def test_bad_predictions(tmp_path, capsys, text, expected):
                    loose(run / "predictions.csv"), expected)
 
 
-def test_plot_importance_out(tmp_path, capsys):
-    assert_refused(Plot_importance, ["--lr", tmp_path, "--lgbm", tmp_path, "--out",
-                                     tmp_path / "top.jpg"], tmp_path, capsys,
-                   r"--out .*top.jpg: use a .png, .pdf or .svg file name")
+IMPORTANCE = {"LR": "rank,column,name,assay,cell_type,weight,abs_weight\n"
+                    "1,3,HepG2 | ZNF274 | ID:7,ZNF274,HepG2,{value},4.0\n",
+              "LGBM": "rank,column,name,assay,cell_type,importance,split,gain\n"
+                      "1,3,HepG2 | ZNF274 | ID:7,ZNF274,HepG2,{value},12,3.5\n"}
+
+
+@pytest.mark.parametrize("problem, expected", [
+    ("out", r"--out .*top.png.jpg: use a .png, .pdf or .svg file name"),
+    ("not a number", r"LR/importance.csv, line 2: weight 'x' is not a finite number"),
+    ("no rows", r"LR/importance.csv has no rows"),
+    ("binary", r"LR/importance.csv is not a readable importance table"),
+    ("tables swapped", r"importance.csv has no column\(s\) weight: it is the table of a "
+                       r"LGBM.py run: pass it with --lgbm"),
+])
+def test_bad_importance_tables(tmp_path, capsys, problem, expected):
+    for model in ("LR", "LGBM"):
+        (tmp_path / model).mkdir()
+        (tmp_path / model / "importance.csv").write_text(IMPORTANCE[model].format(value=4.0))
+    lr_table = tmp_path / "LR" / "importance.csv"
+    if problem == "not a number":
+        lr_table.write_text(IMPORTANCE["LR"].format(value="x"))
+    elif problem == "no rows":
+        lr_table.write_text(IMPORTANCE["LR"].splitlines()[0] + "\n")
+    elif problem == "binary":
+        lr_table.write_bytes(b"\xff\xfe\x00\x01")
+    lr = tmp_path / ("LGBM" if problem == "tables swapped" else "LR")
+    out = tmp_path / ("top.png.jpg" if problem == "out" else "top.png")
+    assert_refused(Plot_importance, ["--lr", lr, "--lgbm", tmp_path / "LGBM", "--out", out],
+                   tmp_path, capsys, expected)
 
 
 @pytest.mark.parametrize("flags, expected", [
