@@ -241,9 +241,15 @@ _KEPT = ("best.pt keeps the best model so far and last.pt the last completed epo
 
 def _check_finite_weights(model: nn.Module, epoch: int) -> None:
     """The last optimiser step of an epoch can make weights inf/NaN without any loss showing it
-    yet; such weights are never saved as last.pt."""
-    for name, parameter in model.named_parameters():
-        if not bool(torch.isfinite(parameter.detach()).all()):
+    yet; such weights are never saved as last.pt. One device sync per epoch."""
+    named = list(model.named_parameters())
+    if not named:
+        return
+    finite = torch.stack([torch.isfinite(p.detach()).all() for _, p in named])
+    if bool(finite.all()):
+        return
+    for (name, _), ok in zip(named, finite.tolist()):
+        if not ok:
             raise InputError(
                 f"the weights ({name}) became inf or NaN in epoch {epoch + 1}: training stopped "
                 f"before writing a broken model ({_KEPT}). Lower max_lr, or check the input data")
