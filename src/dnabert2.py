@@ -75,6 +75,7 @@ DEFAULT_MODEL = "zhihan1996/DNABERT-2-117M"
 TOKENIZE_CHUNK = 8192  # sequences per tokenizer call: batched, with a bounded overflow buffer
 HEAD_MODULES = ("pooler",)  # parts of the base model that a classifier adds (new, trainable)
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+DNA_PROBE = "ACGTTGCAACGGTTCA"  # a DNA tokenizer must know some of its tokens
 DOWNLOAD_HINT = (
     "To use the model offline, download the snapshot once on a machine with internet:\n"
     "    hf download {name} --local-dir models/{short}\n"
@@ -218,6 +219,13 @@ def _check_tokenizer(tokenizer, source):
     if tokenizer.pad_token is None:
         raise InputError(f"the tokenizer of {source} has no padding token: set pad_token in its "
                          f"tokenizer_config.json (DNABERT-2 uses [PAD])")
+    # Without tokenizer.json, transformers 5 quietly builds an empty tokenizer of the model
+    # type (special tokens only): every sequence would become [CLS] [UNK] [SEP].
+    probe = tokenizer(DNA_PROBE, add_special_tokens=False)["input_ids"]
+    if not probe or all(i == tokenizer.unk_token_id for i in probe):
+        raise InputError(f"the tokenizer of {source} knows no DNA: {DNA_PROBE!r} is all unknown "
+                         f"tokens. The model folder needs the model's own tokenizer.json (was "
+                         f"the download complete?)")
     tokenizer.padding_side = "right"
     tokenizer.truncation_side = "right"
     return tokenizer

@@ -27,7 +27,8 @@ checkpoint of another model type        test_checkpoint_of_another_model[ConvNet
                                         test_lr.py::test_model_of_another_feature_set_is_refused;
                                         test_attribution.py (LR checkpoint to Attribute.py)
 truncated / foreign checkpoint          test_damaged_checkpoints[...] (-m, --resume, Attribute,
-                                        LR, DNABert2); pickled code: test_pickled_code_is_never_run
+                                        LR, DNABert2); pickled code: test_pickled_code_is_never_run;
+                                        a broken model download: test_damaged_model_folder
 feature files of mismatched rows,       test_bad_feature_files_lgbm[...], test_lr_inf_features;
   NaN/inf, columns differ               test_lr.py::test_bad_feature_files_get_clear_errors (LR)
 MEME file with a malformed matrix       test_malformed_meme_files[...] (Attribute.py -b)
@@ -453,6 +454,28 @@ def test_fsei_pretrained_weights_that_do_not_fit(ws, capsys, problem):
         expected = [loose(weights), "dconv3.1.weight"]
     assert_refused(FSei, ["--json", configs["FSei"], "-n", "-p", "-t"], folder, capsys,
                    *expected)
+
+
+@pytest.mark.parametrize("problem", ["truncated weights", "bad config.json", "no tokenizer"])
+def test_damaged_model_folder(ws, capsys, problem):
+    """DNABert2.py -n with a model folder whose download broke off. (Without tokenizer.json,
+    transformers makes an empty tokenizer that turns every sequence into [UNK].)"""
+    folder, configs = ws
+    bert = folder / "bert"
+    if problem == "truncated weights":
+        _truncate(bert / "model.safetensors")
+        expected = [rf"weights {loose(bert / 'model.safetensors')} cannot be read",
+                    "download the model again"]
+    elif problem == "bad config.json":
+        (bert / "config.json").write_text((bert / "config.json").read_text()[:40])
+        expected = [rf"{loose(bert / 'config.json')}, line \d+: not valid JSON",
+                    "download the model again"]
+    else:
+        (bert / "tokenizer.json").unlink()
+        (bert / "tokenizer_config.json").unlink()
+        expected = [rf"the tokenizer of {loose(bert)} knows no DNA", "needs the model's own "
+                    "tokenizer.json"]
+    assert_refused(DNABert2, ["--json", configs["DNABert2"], *NEW], folder, capsys, *expected)
 
 
 # --- Attribute.py -b: MEME motif files ---------------------------------------------------------
