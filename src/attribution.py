@@ -439,14 +439,24 @@ def load_windows(folder: Path) -> Windows:
             attributions = stored["attributions"]
             ids = stored["window"]
         summary = json.loads(paths[2].read_text())
-    except (ValueError, KeyError, OSError, json.JSONDecodeError) as err:
+    # a damaged file: BadZipFile, KeyError, ValueError (JSON, pickled arrays), OSError, ...
+    except Exception as err:  # noqa: BLE001
         raise InputError(f"{folder}: the saved windows cannot be read ({err}); rerun -i") from None
     if len(ids) != len(table) or not np.array_equal(ids, table["window"].to_numpy()):
         raise InputError(f"{paths[0]} and {paths[1]} describe different windows (edited or from "
                          f"two runs); rerun -i")
+    if not isinstance(summary, dict):
+        raise InputError(f"{paths[2]} is not the JSON object that -i writes; rerun -i")
     for key in ("counts", "background", "window"):
         if key not in summary:
             raise InputError(f"{paths[2]} lacks '{key}'; rerun -i")
+    width = summary["window"]
+    if not (isinstance(width, int) and attributions.ndim == 3
+            and attributions.shape[:2] == (len(table), 4) and attributions.shape[2] == width
+            and np.shape(summary["background"]) == (4,)):
+        raise InputError(f"{folder}: the window width in {paths[2].name}, the background and "
+                         f"the attributions of {paths[1].name} do not fit together (edited?); "
+                         f"rerun -i")
     return Windows(table, attributions, summary)
 
 

@@ -31,7 +31,8 @@ truncated / foreign checkpoint          test_damaged_checkpoints[...] (-m, --res
                                         a broken model download: test_damaged_model_folder
 feature files of mismatched rows,       test_bad_feature_files_lgbm[...], test_lr_inf_features;
   NaN/inf, columns differ               test_lr.py::test_bad_feature_files_get_clear_errors (LR)
-MEME file with a malformed matrix       test_malformed_meme_files[...] (Attribute.py -b)
+MEME file with a malformed matrix       test_malformed_meme_files[...] (Attribute.py -b);
+                                        damaged saved windows: test_damaged_saved_windows
 target names fewer than the outputs,    test_bad_sei_inputs[...] (Preprocess_data_to_numpy.py);
   damaged sei.pth, another model        test_fsei_pretrained_weights_that_do_not_fit;
                                         test_fsei.py (missing sei.pth, other widths)
@@ -500,6 +501,37 @@ def test_malformed_meme_files(ws, capsys, rows, expected):
     run = folder / "results" / "Basset" / "Basset_run"
     assert_refused(Attribute, ["--json", configs["Attribute"], "-m", run, "-b", "-d", meme],
                    folder, capsys, loose(meme), expected)
+
+
+@pytest.mark.parametrize("problem", ["truncated npz", "width edited", "not an object"])
+def test_damaged_saved_windows(ws, capsys, problem):
+    """Attribute.py -b on the windows that an earlier -i saved, damaged since."""
+    import pandas as pd
+
+    from src.attribution import WINDOW_COLUMNS, Windows, save_windows
+
+    folder, configs = ws
+    run = folder / "results" / "Basset" / "Basset_run"
+    table = pd.DataFrame([[0, "IR", 1, "seq1", "valid", False, 0, 8, 3, 1.0, 2.0, 0.9, 0.0,
+                           "ACGTACGT"],
+                          [1, "non-IR", 0, "seq2_r", "test", True, 4, 12, 6, 1.0, 2.0, 0.8, 0.0,
+                           "TTGACGCA"]], columns=list(WINDOW_COLUMNS))
+    save_windows(run / "IG", Windows(table, np.zeros((2, 4, 8), np.float32),
+                                     {"counts": {}, "background": [0.25] * 4, "window": 8}))
+    if problem == "truncated npz":
+        _truncate(run / "IG" / "attributions.npz")
+        expected = [loose(run / "IG"), "the saved windows cannot be read", "rerun -i"]
+    elif problem == "width edited":
+        summary = run / "IG" / "integration.json"
+        summary.write_text(summary.read_text().replace('"window": 8', '"window": 9'))
+        expected = [loose(run / "IG"), "do not fit together", "rerun -i"]
+    else:
+        (run / "IG" / "integration.json").write_text("[8]")
+        expected = [loose(run / "IG" / "integration.json"), "not the JSON object that -i writes"]
+    meme = folder / "motifs.meme"
+    meme.write_text("\n".join(["MEME version 4", "", *GOOD_MOTIF]) + "\n")
+    assert_refused(Attribute, ["--json", configs["Attribute"], "-m", run, "-b", "-d", meme],
+                   folder, capsys, *expected)
 
 
 # --- Compare.py, Plot_importance.py, Make_demo_data.py -----------------------------------------
