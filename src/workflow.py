@@ -142,13 +142,14 @@ def _load_run_config(spec: ModelSpec, args) -> tuple[TrainingConfig, dict | None
     if not (folder / "config.json").is_file():
         raise InputError(f"{folder} is not a run folder (no config.json): pass the folder that "
                          f"holds config.json and last.pt")
-    config = load_config(folder / "config.json", spec.config_class)
     if not (folder / "last.pt").is_file():
         raise InputError(f"{folder} has no last.pt: the run ended before its first epoch "
                          f"finished; start it again with -n")
+    # the checkpoint first: a run of another model gets "use <Model>.py", not config errors
     payload = read_checkpoint(folder / "last.pt", expected_model=spec.name)
     if not payload.get("training"):
         raise InputError(f"{folder / 'last.pt'} holds no training state; it cannot be resumed")
+    config = load_config(folder / "config.json", spec.config_class)
     return config, payload
 
 

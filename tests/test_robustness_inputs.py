@@ -23,7 +23,8 @@ split files: repeated, overlapping,     test_bad_split_files[...] (Basset, DNABe
   one missing, not UTF-8                test_too_few_rows_to_make_splits_writes_no_split_file
 JSON config: typo'd key, wrong type     test_config_typo_and_wrong_type[every script];
                                         test_config.py (line, nested block, bad JSON)
-checkpoint of another model type        test_checkpoint_of_another_model[ConvNet/FSei/LR/DNABert2];
+checkpoint of another model type        test_checkpoint_of_another_model[ConvNet/FSei/LR/DNABert2],
+                                        test_resume_a_run_of_another_model;
                                         test_lr.py::test_model_of_another_feature_set_is_refused;
                                         test_attribution.py (LR checkpoint to Attribute.py)
 truncated / foreign checkpoint          test_damaged_checkpoints[...] (-m, --resume, Attribute,
@@ -354,6 +355,14 @@ def test_pickled_code_is_never_run(ws, capsys):
     assert_refused(Preprocess, ["--json", configs["Preprocess"], "--no-progress"], folder, capsys,
                    rf"Sei weights {loose(old_style)} cannot be read", "zenodo")
     assert not marker.exists()
+
+
+def test_resume_a_run_of_another_model(ws, capsys):
+    folder, _ = ws
+    run = folder / "results" / "Basset" / "Basset_run"
+    assert_refused(ConvNet, ["--resume", run], folder, capsys,
+                   rf"{loose(run / 'last.pt')} is a Basset checkpoint, but this script needs a "
+                   rf"ConvNet checkpoint: use Basset.py")
 
 
 def test_resume_folder_without_last_pt(ws, capsys):
