@@ -8,9 +8,12 @@ final_data.csv of 60 sequences with its split files, a trained tiny Basset run, 
 folder, a small Sei in the official format with its target.names, Sei feature files, and one JSON
 config per script; one input is broken, then the scripts that read it are run.
 
-Case -> test (cases already covered elsewhere are not repeated here):
+Case -> test (cases already covered elsewhere are not repeated here). The rest of the suite:
+test_robustness_properties.py (hypothesis: every parser and the encoder on arbitrary input),
+test_robustness_interrupt.py (SIGKILL during training and Preprocess, then resume),
+test_robustness_safety.py (no unpickling, remote code, paths, NaN/inf during training).
 
-=====================================  ==========================================================
+======================================  ============================================================
 final_data.csv: missing / renamed       test_bad_sequence_table[missing column / renamed columns]
   column, duplicated column, label 2,   [... label 2 / label yes / not IUPAC / empty sequence /
   non-numeric label, not IUPAC, empty   too long / duplicated column / not UTF-8] through Basset,
@@ -39,7 +42,7 @@ target names fewer than the outputs,    test_bad_sei_inputs[...] (Preprocess_dat
                                         test_fsei.py (missing sei.pth, other widths)
 run folders for --resume, Compare,      test_resume_folder_without_last_pt, test_bad_predictions,
   Plot_importance, Make_demo_data       test_bad_importance_tables, test_make_demo_data_settings
-=====================================  ==========================================================
+======================================  ============================================================
 """
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ def test_target_names_reader(tmp_path, lines, expected, noise):
     assert sorted(np.concatenate(sets).tolist()) == list(range(len(targets)))
 
 
-# --- JSON configs -----------------------------------------------------------------------------------
+# --- JSON configs ---------------------------------------------------------------------------------
 
 json_value = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=True),
@@ -224,7 +224,7 @@ def test_config_loader_on_any_bytes(tmp_path, content):
         assert str(path) in str(err)
 
 
-# --- Sei feature files (.npy) -------------------------------------------------------------------------
+# --- Sei feature files (.npy) ---------------------------------------------------------------------
 
 npy_header = st.sampled_from([
     "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }",
@@ -254,7 +254,7 @@ def test_feature_file_readers(tmp_path, header, body, raw):
         assert str(path) in str(err)
 
 
-# --- predictions.csv (Compare.py) -------------------------------------------------------------------
+# --- predictions.csv (Compare.py) -----------------------------------------------------------------
 
 @FUZZ
 @given(lines=st.lists(st.tuples(st.sampled_from(["a", "b_r", ""]),
@@ -275,7 +275,7 @@ def test_predictions_reader(tmp_path, lines, noise):
     assert frame["probability"].between(0, 1).all()
 
 
-# --- checkpoints -------------------------------------------------------------------------------------
+# --- checkpoints ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def checkpoint_bytes(tmp_path_factory) -> bytes:
