@@ -44,7 +44,13 @@ class Run:
 
     @classmethod
     def create(cls, results_path: str | Path, name: str, is_main: bool = True) -> "Run":
-        """A new, empty folder `results_path/<name>_<timestamp>` (suffixed if that exists)."""
+        """A new, empty folder `results_path/<name>_<timestamp>` (suffixed if that exists).
+
+        `name` is a plain name (a model name): with a path separator or ".." the run folder
+        could land outside `results_path`, so that is refused.
+        """
+        if not name or name in (".", "..") or Path(name).name != name or "\\" in name:
+            raise ValueError(f"run name {name!r} must be a plain folder name")
         results_path = Path(results_path)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         if not is_main:

@@ -204,6 +204,18 @@ def test_attribute_result_folder_stays_in_the_run_folder(result):
     assert "/" not in result and "\\" not in result and result not in ("", ".", "..")
 
 
+@pytest.mark.parametrize("name", ["../Basset", "a/b", "..", "", "a\\b"])
+def test_run_folders_are_made_inside_their_results_folder(tmp_path, name):
+    from src.runs import Run, close_logger
+
+    with pytest.raises(ValueError, match="plain folder name"):
+        Run.create(tmp_path / "results", name)
+    assert not (tmp_path / "results").exists()
+    run = Run.create(tmp_path / "results", "Basset")
+    close_logger(run)
+    assert run.folder.parent == tmp_path / "results" and run.folder.name.startswith("Basset_")
+
+
 @pytest.mark.parametrize("cls, key, value", [
     ("LRConfig", "feature_set", "../ALL"), ("LGBMConfig", "feature_set", "ALL/.."),
     ("AttributeConfig", "result", "../IG")])
