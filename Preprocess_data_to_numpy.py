@@ -25,7 +25,8 @@ EXAMPLES = """examples:
   torchrun --standalone --nproc_per_node 4 Preprocess_data_to_numpy.py --data data --result data/sei_features
                                      the same on 4 GPUs of one machine (rows shared out)
   python Preprocess_data_to_numpy.py --json json/demo/Preprocess.json
-  python Preprocess_data_to_numpy.py --make-demo-sei data/demo/sei    small random Sei for the demo
+  python Preprocess_data_to_numpy.py --json json/demo/Preprocess.json --make-demo-sei data/demo/sei
+                                        small Sei trained on synthetic profiles, for the demo
 
 Outputs in the result folder, for SET in ALL, TF, HM and split in train, valid, test:
   data_SET_split.npy (float32, rows x features), target_SET_split.npy (int64 labels),
@@ -68,8 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "the Sei framework does (strand_average; the study did not)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--make-demo-sei", metavar="DIR",
-                        help="only write a small randomly initialised Sei (DIR/sei.pth, official "
-                             "key format) and its DIR/target.names for the demo, then exit")
+                        help="only write a small Sei for the demo (DIR/sei.pth, official key "
+                             "format), trained on synthetic chromatin profiles of JASPAR motifs "
+                             "at the config's sequence_length (use --json json/demo/Preprocess.json"
+                             "), with its DIR/target.names and DIR/training.json, then exit")
+    parser.add_argument("--demo-sei-sequences", type=int, metavar="N", default=6000,
+                        help="with --make-demo-sei: synthetic training sequences (0: random "
+                             "weights, no training)")
     return parser
 
 
@@ -103,7 +109,16 @@ def main(argv=None):
         if args.make_demo_sei:
             from src.sei import write_demo_sei
 
-            weights, names = write_demo_sei(args.make_demo_sei)
+            from src.demo_sei import DemoSeiTraining
+
+            if args.demo_sei_sequences < 0:
+                raise InputError(f"--demo-sei-sequences {args.demo_sei_sequences}: give 0 (no "
+                                 f"training) or more")
+            length = resolve_config(args).sequence_length
+            training = DemoSeiTraining(n_sequences=args.demo_sei_sequences, input_length=length,
+                                       insert_length=min(600, length))
+            weights, names = write_demo_sei(args.make_demo_sei, train=args.demo_sei_sequences > 0,
+                                            training=training)
             print(f"demo Sei written: {weights} and {names}")
             return
         from src.sei_features import run_preprocess

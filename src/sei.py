@@ -452,22 +452,33 @@ def new_fsei(config, args) -> FSei:
 
 # ---------------------------------------------------------------------------- demo checkpoint
 
-DEMO_CHANNELS = (8, 12, 16)
+DEMO_CHANNELS = (16, 16, 16)  # one first-stage channel per demo motif (src.demo_sei)
 DEMO_TARGETS = 96
 
 
 def write_demo_sei(folder: str | Path, channels=DEMO_CHANNELS, n_targets: int = DEMO_TARGETS,
-                   seed: int = 0, force: bool = False) -> tuple[Path, Path]:
-    """Write a small, randomly initialised Sei in the official format, with its target names.
+                   seed: int = 0, force: bool = False, train: bool = True,
+                   training=None, motifs=None, log=print) -> tuple[Path, Path]:
+    """Write a small Sei in the official format, with its target names, for the demo.
 
     `folder/sei.pth` has the keys and layout of the official checkpoint (`module.model.<name>`,
     narrower trunk, `n_targets` outputs) and `folder/target.names` names each output in the
-    official style, with transcription factors, histone marks and accessibility profiles. The demo
-    and the tests use them to run the loading and feature code exactly as with the real files;
-    the weights are random, so the outputs mean nothing biologically. Weights are drawn as
-    N(0, 1 / fan_in) and biases as N(0, 0.01^2) (the recipe of the reference outputs): signals
-    keep their scale through the 17 convolutions, and FSei trains from this trunk several times
-    faster than from PyTorch's default initialisation, which shrinks them layer by layer.
+    official `cell type | assay target | ID:n` format (transcription factors, histone marks,
+    accessibility), so the loading and feature code runs exactly as with the real files.
+
+    With `train` (the demo) the model is trained on synthetic chromatin profiles of JASPAR
+    motifs, the six motifs planted in the demo data among them (`src.demo_sei`): its first stage
+    starts as motif scanners, its classifier learns which profiles a sequence's motifs switch on
+    (about half a minute on 2 CPU cores at 1,000 bp), and `folder/training.json` records the
+    settings and held-out AUROCs. Without it the weights are random (N(0, 1 / fan_in), biases
+    N(0, 0.01^2)) and the outputs mean nothing.
+
+    Parameters
+    ----------
+    training : `src.demo_sei.DemoSeiTraining`, the training settings (defaults if None); its
+        `input_length` should be the `sequence_length` the features will be made at
+    motifs : {matrix id: Motif} with every `src.demo_sei.DEMO_MOTIFS` id (default: JASPAR 2024
+        from pyjaspar)
 
     Returns (path of sei.pth, path of target.names).
     """
@@ -481,9 +492,6 @@ def write_demo_sei(folder: str | Path, channels=DEMO_CHANNELS, n_targets: int = 
                          f"delete them to write a new demo Sei")
     from .runs import atomic_write_text
 
-    folder.mkdir(parents=True, exist_ok=True)
-    # names first: `make` takes an existing sei.pth as the sign that both files are there
-    atomic_write_text(names, "".join(f"{name}\n" for name in demo_target_names(n_targets)))
     model = Sei(channels, n_targets)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -491,5 +499,39 @@ def write_demo_sei(folder: str | Path, channels=DEMO_CHANNELS, n_targets: int = 
             values = torch.randn(param.shape, generator=generator)
             param.copy_(values / math.sqrt(math.prod(param.shape[1:])) if param.ndim > 1
                         else values * 0.01)
+    if train:
+        import json
+
+        from . import demo_sei
+
+        settings = training or demo_sei.DemoSeiTraining(seed=seed)
+        if motifs is None:
+            from .motifs import load_jaspar
+
+            motifs = {m.matrix_id: m for m in load_jaspar("JASPAR2024")}
+        missing = [i for i in demo_sei.DEMO_MOTIFS if i not in motifs]
+        if missing:
+            raise InputError(f"motif(s) {', '.join(missing)} not in the motif database")
+        # one first-stage channel per motif: a narrower trunk uses the first motifs only
+        chosen = [motifs[i] for i in demo_sei.DEMO_MOTIFS][:model.channels[0]]
+        profiles = demo_sei.demo_profiles([m.name for m in chosen], n_targets)
+        n_scanners = demo_sei.init_motif_scanners(model, chosen, generator)
+        log(f"demo Sei: {n_scanners} motif scanners, {n_targets} synthetic profiles, inputs of "
+            f"{settings.input_length} bp")
+        result = demo_sei.train_demo_sei(model, profiles, chosen, settings, log)
+        lines = [profile.name for profile in profiles]
+        report = {"settings": vars(settings), "channels": list(channels),
+                  "motifs": [f"{m.matrix_id} {m.name}" for m in chosen],
+                  "profiles": {p.name: {"group": p.group, "motifs": [chosen[i].name for i in
+                                                                     p.motifs],
+                                        "at_least": p.min_present} for p in profiles},
+                  **result}
+    else:
+        lines = demo_target_names(n_targets)
+    folder.mkdir(parents=True, exist_ok=True)
+    # names first: an existing sei.pth is the sign that both files are there
+    atomic_write_text(names, "".join(f"{name}\n" for name in lines))
+    if train:
+        atomic_write_text(folder / "training.json", json.dumps(report, indent=2) + "\n")
     write_official_checkpoint(model, weights)
     return weights, names

@@ -211,7 +211,8 @@ def test_script_errors_name_the_problem(inputs, tmp_path, capsys):
 
 
 def test_demo_sei_is_in_the_official_format(tmp_path):
-    script.main(["--make-demo-sei", str(tmp_path)])
+    # a small training set: src.demo_sei's own tests check what the training gives
+    script.main(["--make-demo-sei", str(tmp_path), "--length", "700", "--demo-sei-sequences", "200"])
     state = torch.load(tmp_path / "sei.pth", weights_only=True)
     assert all(key.startswith("module.model.") for key in state)
     model = load_sei(tmp_path / "sei.pth")
