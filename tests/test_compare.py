@@ -66,3 +66,20 @@ def test_run_labels_and_markdown(tmp_path):
     assert run_label(run) == "LR (HM)"
     text = to_markdown(pd.DataFrame({"model": ["a"], "auroc": [0.5], "x": [float("nan")]}))
     assert text.splitlines() == ["| model | auroc | x |", "| --- | --- | --- |", "| a | 0.500 |  |"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("header,label,probability\nh0,0,0.2\nh1,2,0.9\n", "line 3: label '2'"),
+    ("header,label,probability\nh0,0,0.2\nh1,1,abc\n", "line 3: label '1', probability 'abc'"),
+    ("header,label\nh0,0\n", "lacks the column(s) probability"),
+    ("", "not a readable predictions table"),
+])
+def test_bad_predictions_are_input_errors(tmp_path, capsys, content, message):
+    run = tmp_path / "Basset_20250101-000000"
+    run.mkdir()
+    (run / "predictions.csv").write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        Compare.main([str(run), "--out", str(tmp_path / "cmp")])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "cmp" / "comparison.csv").exists()

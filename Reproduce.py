@@ -1,0 +1,76 @@
+"""Reproduce the study end to end: every model, the attribution, the comparison figure and table.
+
+    python Reproduce.py --config paper     # make paper: the real data, sei.pth, DNABERT-2
+    python Reproduce.py --config demo      # make demo: synthetic data, CPU, a few minutes
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+from src.cli import HelpFormatter, run_cli
+
+CONFIG_DIRS = {"paper": "json", "demo": "json/demo"}
+
+EXAMPLES = """examples:
+  python Reproduce.py --config demo                   the whole study on the demo data
+  python Reproduce.py --config paper --dry-run        what is done, what would run, what is missing
+  python Reproduce.py --config paper --only LGBM "importance plot"   just these steps
+  python Reproduce.py --config paper --json-dir my_json              the same with other configs
+
+steps, in order (demo: after 'demo data', 'demo Sei' and 'tiny DNABERT-2', which write the demo
+inputs): FSei, Preprocess, 'LR ALL', 'LR TF', 'LR HM', LGBM, 'importance plot', Basset, ConvNet,
+DNABERT-2, Attribute, Compare.
+
+A step whose outputs exist is skipped (a model step: a run in its results_path with test
+predictions; Preprocess: every split complete; Attribute: nsites.txt of the newest FSei run;
+Compare: comparison.csv of the newest runs), so running the command again continues where it
+stopped; an interrupted training run is continued with --resume. To run a step again, move its
+outputs away (e.g. the run folder). Every input is checked before anything runs.
+"""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="Reproduce.py", formatter_class=HelpFormatter, epilog=EXAMPLES,
+        description="Run the study's whole sequence with the JSON configs of one folder: FSei, "
+                    "Sei features, logistic regression on all / TF / histone-mark features, "
+                    "LightGBM and the importance bar plot, Basset, ConvNet, DNABERT-2, "
+                    "Integrated Gradients + motif enrichment on FSei, and the comparison "
+                    "figure and table; then print the comparison table, the attribution table "
+                    "and where the figures are.")
+    parser.add_argument("--config", choices=sorted(CONFIG_DIRS), default="demo",
+                        help="paper: json/ and the real inputs; demo: json/demo/, writing the "
+                             "demo inputs first")
+    parser.add_argument("--json-dir", metavar="DIR",
+                        help="take the configs from DIR instead (same file names as json/)")
+    parser.add_argument("--only", nargs="+", metavar="STEP",
+                        help="run only these steps (if not done yet)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="folder of the comparison figure/tables and the importance bar plot "
+                             "(default: comparison/ beside the FSei results folder)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="only say which steps are done and which would run, and check the "
+                             "inputs")
+    args = parser.parse_args(argv)
+    run_cli(lambda: reproduce(args))
+
+
+def reproduce(args) -> None:
+    from src.pipeline import DemoSizes, run_steps, study_steps, summary
+
+    started = time.perf_counter()
+    json_dir = Path(args.json_dir or CONFIG_DIRS[args.config])
+    demo = DemoSizes() if args.config == "demo" else None
+    pipeline = study_steps(json_dir, demo=demo, out=args.out)
+    status = run_steps(pipeline.steps, only=args.only, dry_run=args.dry_run)
+    if args.dry_run:
+        return
+    print(summary(pipeline.steps, pipeline.out))
+    ran = sum(1 for s in status.values() if s == "ran")
+    print(f"\n{ran} step(s) run, {sum(1 for s in status.values() if s == 'done')} already done; "
+          f"{time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
