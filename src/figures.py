@@ -191,7 +191,9 @@ def plot_roc_pr(predictions: dict, path: str | Path) -> Path:
         pr_ax.axhline(prevalence, color="grey", lw=0.8, ls="--")
     pr_ax.set(xlabel="recall", ylabel="precision", title="precision-recall", ylim=(0, 1.02))
     for ax in (roc_ax, pr_ax):
-        ax.legend(loc="lower right" if ax is roc_ax else "upper right", fontsize=8, frameon=False)
+        # good models crowd the upper right of both panels: their legends go below the curves
+        ax.legend(loc="lower right" if ax is roc_ax else "lower left", fontsize=8,
+                  frameon=ax is not roc_ax, framealpha=0.85)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
