@@ -57,13 +57,18 @@ def main(argv=None):
 
 
 def reproduce(args) -> None:
+    from src.errors import InputError
     from src.pipeline import DemoSizes, run_steps, study_steps, summary
 
     started = time.perf_counter()
     json_dir = Path(args.json_dir or CONFIG_DIRS[args.config])
     demo = DemoSizes() if args.config == "demo" else None
     pipeline = study_steps(json_dir, demo=demo, out=args.out)
-    status = run_steps(pipeline.steps, only=args.only, dry_run=args.dry_run)
+    try:
+        status = run_steps(pipeline.steps, only=args.only, dry_run=args.dry_run)
+    except KeyboardInterrupt:
+        raise InputError("interrupted: run the same command again; the finished steps are "
+                         "skipped and an interrupted training run is continued") from None
     if args.dry_run:
         return
     print(summary(pipeline.steps, pipeline.out))
