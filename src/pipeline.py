@@ -250,6 +250,10 @@ def study_steps(json_dir: str | Path = "json", demo: DemoSizes | None = None,
                          "made by the 'demo Sei' step" if demo else SEI_HINT, sei_made)
     steps = []
     if demo:
+        if Path(fsei.sei_path) != Path(pre.sei_path):
+            raise InputError(f"{j / 'FSei.json'} loads the Sei trunk from {fsei.sei_path} but "
+                             f"{j / 'Preprocess.json'} names {pre.sei_path}: the demo writes one "
+                             f"demo Sei, so give both the same sei_path")
         steps += _demo_input_steps(j, demo, data, pre, dnabert)
 
     steps.append(Step("FSei", "FSei.py", ["--json", str(j / "FSei.json"), "-n", "-p", "-t", "-e"],

@@ -183,6 +183,11 @@ def test_failed_step_and_missing_inputs(tmp_path, capsys):
     # a step's outputs from another step: LR alone needs Preprocess's features
     with pytest.raises(InputError, match="made by the 'Preprocess' step"):
         run_steps(steps, only=["LR TF"], log=lambda m: None)
+    fsei = json.loads((json_dir / "FSei.json").read_text())
+    (json_dir / "FSei.json").write_text(json.dumps({**fsei, "sei_path": "other/sei.pth"}))
+    with pytest.raises(InputError, match="give both the same sei_path"):
+        study_steps(json_dir, demo=SIZES)
+    (json_dir / "FSei.json").write_text(json.dumps(fsei))
     bad = json.loads((json_dir / "LR_HM.json").read_text())
     bad["feature_set"] = "TF"
     (json_dir / "LR_HM.json").write_text(json.dumps(bad))
