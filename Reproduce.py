@@ -48,7 +48,7 @@ def main(argv=None):
                         help="run only these steps (if not done yet)")
     parser.add_argument("--out", metavar="DIR",
                         help="folder of the comparison figure/tables and the importance bar plot "
-                             "(default: comparison/ beside the FSei results folder)")
+                             "(None: comparison/ beside the FSei results folder)")
     parser.add_argument("--dry-run", action="store_true",
                         help="only say which steps are done and which would run, and check the "
                              "inputs")
