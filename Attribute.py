@@ -116,7 +116,7 @@ def main(argv=None):
                         force=args.force, progress=not args.no_progress,
                         window_given=args.window is not None)
 
-    run_cli(work)
+    run_cli(work, single_process="Attribute.py")
 
 
 if __name__ == "__main__":

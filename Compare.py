@@ -31,7 +31,7 @@ def main(argv=None):
     parser.add_argument("--out", default="results/comparison",
                         help="folder for comparison.png, comparison.csv and comparison.md")
     args = parser.parse_args(argv)
-    run_cli(lambda: compare(args))
+    run_cli(lambda: compare(args), single_process="Compare.py")
 
 
 def compare(args):

@@ -35,7 +35,8 @@ def main(argv=None):
                         help="Bayesian search of the hyper-parameters (cv_folds-fold lgb.cv AUC) "
                              "before training with the best ones")
     args = parser.parse_args(argv)
-    run_cli(lambda: run_lgbm(load_config(args.json, LGBMConfig), args.json, args.optimize))
+    run_cli(lambda: run_lgbm(load_config(args.json, LGBMConfig), args.json, args.optimize),
+            single_process="LGBM.py")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def main(argv=None):
         print(f"demo data written to {out}: {settings.n_sequences} sequences of "
               f"{settings.length} bp")
 
-    run_cli(work)
+    run_cli(work, single_process="Make_demo_data.py")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def main(argv=None):
     parser.add_argument("--out", default="results/importance_top20.png", metavar="FILE",
                         help="figure file; the extension chooses the format (.png, .pdf, .svg)")
     args = parser.parse_args(argv)
-    run_cli(lambda: plot(args))
+    run_cli(lambda: plot(args), single_process="Plot_importance.py")
 
 
 def plot(args) -> Path:

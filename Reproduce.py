@@ -53,7 +53,7 @@ def main(argv=None):
                         help="only say which steps are done and which would run, and check the "
                              "inputs")
     args = parser.parse_args(argv)
-    run_cli(lambda: reproduce(args))
+    run_cli(lambda: reproduce(args), single_process="Reproduce.py")
 
 
 def reproduce(args) -> None:

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Callable
 
-from .distributed import launched_rank
+from .distributed import launched_processes, launched_rank
 from .errors import InputError
 
 
@@ -69,9 +69,19 @@ def check_model_flags(args: argparse.Namespace) -> None:
         args.json = args.default_json
 
 
-def run_cli(main: Callable[[], object]) -> None:
-    """Run a script's work; user errors become a message on stderr and exit code 2."""
+def run_cli(main: Callable[[], object], single_process: str | None = None) -> None:
+    """Run a script's work; user errors become a message on stderr and exit code 2.
+
+    single_process : the script's name when it must not run as several processes (it would run
+        N copies writing the same outputs under torchrun / accelerate launch)
+    """
     try:
+        if single_process and launched_processes() > 1:
+            error = InputError(f"{single_process} runs as one process: start it with "
+                               f"`python {single_process} ...`, not with torchrun or accelerate "
+                               f"launch (only the training scripts and Preprocess use several)")
+            error.quiet = launched_rank() != 0
+            raise error
         main()
     except InputError as err:
         if not getattr(err, "quiet", False):  # quiet: another process of the job prints it

@@ -72,6 +72,13 @@ class Run:
     def results_csv(self) -> Path:
         return self.folder.parent / RESULTS_FILE
 
+    def write_log_only(self, message: str) -> None:
+        """A line in run.log that is not also printed (the caller prints it its own way)."""
+        for handler in self.log.handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.emit(self.log.makeRecord(self.log.name, logging.ERROR, __file__, 0,
+                                                 message, None, None))
+
     def write_json(self, name: str, obj) -> None:
         if self.is_main:
             atomic_write_text(self.path(name), json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -114,6 +114,10 @@ def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
                            args.split, checkpoint)
         run.log.info(f"outputs in {run.folder}")
         return run.folder
+    except (InputError, KeyboardInterrupt) as err:
+        # the console gets the message from run_cli; the run's own log keeps why it stopped
+        run.write_log_only(f"stopped: {err}" if str(err) else "stopped: interrupted")
+        raise
     finally:
         close_logger(run)
 

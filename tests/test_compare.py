@@ -83,3 +83,16 @@ def test_bad_predictions_are_input_errors(tmp_path, capsys, content, message):
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "cmp" / "comparison.csv").exists()
+
+
+def test_single_process_scripts_refuse_a_multi_process_launch(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(SystemExit) as exit_info:
+        Compare.main([str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "Compare.py runs as one process: start it with `python Compare.py" in capsys.readouterr().err
+    monkeypatch.setenv("RANK", "1")  # the other processes exit quietly
+    with pytest.raises(SystemExit):
+        Compare.main([str(tmp_path)])
+    assert capsys.readouterr().err == ""

@@ -265,6 +265,9 @@ def test_diverging_training_stops_at_the_batch_and_writes_no_checkpoint(base, tm
     assert "Traceback" not in err
     # the new run folder records the settings and the log, but no model and no results row
     assert _new_run_files(folder / "results" / "Basset") == ["config.json", "run.log"]
+    (run,) = [p for p in (folder / "results" / "Basset").iterdir() if p.name != "Basset_run"]
+    log = (run / "run.log").read_text()
+    assert "stopped: the training loss became" in log and log.count("stopped:") == 1
     assert not (folder / "results" / "Basset" / "results.csv").exists()
     assert snapshot(folder / "data") == data_before
 
