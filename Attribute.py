@@ -5,10 +5,8 @@
 """
 
 import argparse
-from pathlib import Path
 
-from src.cli import HelpFormatter, run_cli
-from src.config import AttributeConfig, load_config
+from src.cli import run_cli, script_parser
 
 DEFAULT_JSON = "json/Attribute.json"
 
@@ -29,13 +27,12 @@ OVERRIDES = {"window": "window", "threshold": "ig_threshold", "prediction": "pre
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="Attribute.py", epilog=EXAMPLES, formatter_class=HelpFormatter,
-        description="Integrated Gradients (captum) on the valid + test sequences that a model "
-                    "predicts correctly and confidently; windows around the attribution hot "
-                    "spots; motif hits in IR and non-IR windows compared per TF (two-proportion "
-                    "z-test, Bonferroni and Benjamini-Hochberg). Works with any one-hot sequence "
-                    "model checkpoint (FSei, ConvNet, Basset).")
+    parser = script_parser(
+        "Attribute.py", "Integrated Gradients (captum) on the valid + test sequences that a model "
+        "predicts correctly and confidently; windows around the attribution hot spots; motif hits "
+        "in IR and non-IR windows compared per TF (two-proportion z-test, Bonferroni and "
+        "Benjamini-Hochberg). Works with any one-hot sequence model checkpoint (FSei, ConvNet, "
+        "Basset).", EXAMPLES)
     parser.add_argument("-m", "--model", required=True, metavar="PATH",
                         help="checkpoint (a run's best.pt) or its run folder; outputs go to "
                              "<run folder>/<-r>/")
@@ -76,40 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_config(args: argparse.Namespace) -> AttributeConfig:
+def resolve_config(args: argparse.Namespace):
     """The JSON config (or the defaults) with the flags given on the command line on top."""
-    if args.json:
-        config = load_config(args.json, AttributeConfig)
-    elif Path(DEFAULT_JSON).is_file():
-        config = load_config(DEFAULT_JSON, AttributeConfig)
-    else:
-        config = AttributeConfig()
-    values = config.model_dump()
-    for flag, key in OVERRIDES.items():
-        if getattr(args, flag) is not None:
-            values[key] = getattr(args, flag)
-    from pydantic import ValidationError
+    from src.config import AttributeConfig, config_with_flags
 
-    from src.errors import InputError
-
-    try:
-        return AttributeConfig.model_validate(values)
-    except ValidationError as err:
-        flags = {key: flag for flag, key in OVERRIDES.items()}
-        problems = []
-        for error in err.errors():
-            key = str(error["loc"][0]) if error["loc"] else "settings"
-            name = f"--{flags[key].replace('_', '-')}" if key in flags else key
-            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
-        raise InputError("invalid setting(s): " + "; ".join(problems)
-                         + ". See python Attribute.py --help") from None
+    return config_with_flags(AttributeConfig, args.json, DEFAULT_JSON, {
+        f"--{flag.replace('_', '-')}": (key, getattr(args, flag)) for flag, key in OVERRIDES.items()})
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
 
     def work():
-        from src.attribution import run_attribution
+        from src.interpret.attribute import run_attribution
 
         config = resolve_config(args)
         run_attribution(config, args.model, integrate=args.integrate, bind=args.bind,

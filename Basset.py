@@ -3,18 +3,7 @@
     python Basset.py --json json/Basset.json -n -t -e
 """
 
-from src.cli import check_model_flags, model_parser, run_cli
-from src.config import BassetConfig
-from src.data import build_sequence_datasets
-from src.workflow import ModelSpec, run_model_script
-
-SPEC = ModelSpec(
-    name="Basset",
-    config_class=BassetConfig,
-    build_datasets=build_sequence_datasets,
-    architecture=lambda config: {**config.model_architecture.model_dump(),
-                                 "sequence_length": config.sequence_length},
-)
+from src.cli import model_parser, run_model_cli
 
 EXAMPLES = """examples:
   python Basset.py --json json/Basset.json -n -t -e       train a new model, evaluate on test
@@ -27,8 +16,7 @@ def main(argv=None):
     parser = model_parser("Basset.py", "Basset-like CNN trained from scratch on one-hot DNA "
                           "(three conv layers, three linear layers; architecture in the JSON "
                           "block model_architecture).", "json/Basset.json", EXAMPLES)
-    args = parser.parse_args(argv)
-    run_cli(lambda: (check_model_flags(args), run_model_script(SPEC, args)))
+    run_model_cli("Basset", parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -3,14 +3,7 @@
     python Compare.py results/FSei results/LR/ALL results/ConvNet --out results/comparison
 """
 
-import argparse
-from pathlib import Path
-
-from src.cli import HelpFormatter, run_cli
-from src.errors import InputError
-from src.figures import plot_roc_pr
-from src.metrics import comparison_table, to_markdown
-from src.runs import atomic_write_text, newest_run, read_predictions, run_label
+from src.cli import script_parser, run_cli
 
 EXAMPLES = """examples:
   python Compare.py results/FSei results/ConvNet results/Basset --out results/comparison
@@ -19,11 +12,10 @@ EXAMPLES = """examples:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="Compare.py", formatter_class=HelpFormatter, epilog=EXAMPLES,
-        description="Draw ROC and precision-recall curves of several runs side by side (AUROC / "
-                    "AUPRC in the legend) from their predictions.csv, and write the metrics "
-                    "table as CSV and Markdown, with the study's published numbers beside them.")
+    parser = script_parser(
+        "Compare.py", "Draw ROC and precision-recall curves of several runs side by side (AUROC / "
+        "AUPRC in the legend) from their predictions.csv, and write the metrics table as CSV and "
+        "Markdown, with the study's published numbers beside them.", EXAMPLES)
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="a run folder, or a results folder (its newest evaluated run is used)")
     parser.add_argument("--labels", nargs="+", metavar="NAME",
@@ -35,26 +27,15 @@ def main(argv=None):
 
 
 def compare(args):
-    if args.labels and len(args.labels) != len(args.runs):
-        raise InputError(f"--labels gives {len(args.labels)} names for {len(args.runs)} runs: "
-                         f"give one name per run")
-    folders = [newest_run(path) for path in args.runs]
-    labels = args.labels or [run_label(folder) for folder in folders]
-    if len(set(labels)) != len(labels):
-        labels = [f"{label} [{folder.name}]" for label, folder in zip(labels, folders)]
-    predictions = {}
-    for label, folder in zip(labels, folders):
-        predictions[label] = read_predictions(folder / "predictions.csv")
+    from pathlib import Path
+
+    from src.report.comparison import FIGURE_FILE, MARKDOWN_FILE, TABLE_FILE, compare_runs, \
+        to_markdown
+
+    table = compare_runs(args.runs, args.out, args.labels)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    table = comparison_table(predictions)
-    table.insert(1, "run", [str(folder) for folder in folders])
-    atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
-    atomic_write_text(out / "comparison.md", to_markdown(table.drop(columns=["run"])))
-    plot_roc_pr(predictions, out / "comparison.png")
     print(to_markdown(table.drop(columns=["run", "n_positive"])))
-    print(f"figure: {out / 'comparison.png'}\ntable: {out / 'comparison.csv'}, "
-          f"{out / 'comparison.md'}")
+    print(f"figure: {out / FIGURE_FILE}\ntable: {out / TABLE_FILE}, {out / MARKDOWN_FILE}")
 
 
 if __name__ == "__main__":

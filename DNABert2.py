@@ -3,24 +3,8 @@
     python DNABert2.py --json json/DNABert2.json -n -t -e
 """
 
-import contextvars
-
-from src.cli import check_model_flags, model_parser, run_cli
-from src.config import DNABert2Config, load_config
-from src.dnabert2 import (MODEL_NAME, build_tokenized_datasets, checkpoint_extra,
-                          make_tiny_model_for_config, new_model, prepare_model, prepare_run)
+from src.cli import model_parser, run_cli, run_model_cli
 from src.errors import InputError
-from src.workflow import ModelSpec, run_model_script
-
-SPEC = ModelSpec(
-    name=MODEL_NAME,
-    config_class=DNABert2Config,
-    build_datasets=build_tokenized_datasets,
-    new_model=new_model,
-    check_args=prepare_run,
-    checkpoint_extra=checkpoint_extra,
-    prepare_model=prepare_model,
-)
 
 EXAMPLES = """examples:
   python DNABert2.py --json json/DNABert2.json -n -t -e        fine-tune DNABERT-2, evaluate on test
@@ -52,15 +36,16 @@ def main(argv=None):
     if args.make_tiny_model:
         run_cli(lambda: _make_tiny_model(args))
         return
-    # a context of its own: the JSON's trust_remote_code (set by prepare_run) ends with the run
-    run_cli(lambda: (check_model_flags(args),
-                     contextvars.copy_context().run(run_model_script, SPEC, args)))
+    run_model_cli("DNABERT2", args)
 
 
 def _make_tiny_model(args) -> None:
     if args.new or args.model or args.resume or args.train or args.evaluate:
         raise InputError("--make-tiny-model is a step of its own: run it without -n/-m/--resume/"
                          "-t/-e, then train with -n -t")
+    from src.config import DNABert2Config, load_config
+    from src.demo.dnabert2 import make_tiny_model_for_config
+
     config = load_config(args.json or args.default_json, DNABert2Config)
     folder = make_tiny_model_for_config(config, args.make_tiny_model)
     print(f"tiny model and tokenizer written to {folder}")

@@ -4,19 +4,7 @@ official sei.pth with -p (and frozen with -f), followed by a new attention-pool 
     python FSei.py --json json/FSei.json -n -p -t -e
 """
 
-from src.cli import check_model_flags, model_parser, run_cli
-from src.config import FSeiConfig
-from src.data import build_sequence_datasets
-from src.sei import check_fsei_flags, new_fsei
-from src.workflow import ModelSpec, run_model_script
-
-SPEC = ModelSpec(
-    name="FSei",
-    config_class=FSeiConfig,
-    build_datasets=build_sequence_datasets,
-    new_model=new_fsei,
-    check_args=check_fsei_flags,
-)
+from src.cli import model_parser, run_model_cli
 
 EXAMPLES = """examples:
   python FSei.py --json json/FSei.json -n -p -t -e     Sei trunk from sei.pth, fine-tune, evaluate
@@ -39,8 +27,7 @@ def main(argv=None):
         "520->2), fine-tuned to predict intron retention from one-hot DNA.", "json/FSei.json",
         EXAMPLES, pretrain_flags=True,
         freeze_help="freeze the pretrained trunk: only the head trains (needs -p)")
-    args = parser.parse_args(argv)
-    run_cli(lambda: (check_model_flags(args), run_model_script(SPEC, args)))
+    run_model_cli("FSei", parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -3,11 +3,8 @@
     python LGBM.py --json json/LGBM.json [--optimize]
 """
 
-import argparse
-
-from src.boosting import SEARCH_SPACE, run_lgbm
-from src.cli import HelpFormatter, run_cli
-from src.config import LGBMConfig, load_config
+from src.cli import run_cli, script_parser
+from src.config import LGBM_SEARCH_SPACE
 
 EXAMPLES = """examples:
   python LGBM.py --json json/LGBM.json               train with the JSON's parameters, evaluate
@@ -19,24 +16,28 @@ with init_points random and n_iter guided points (JSON), each scored by the mean
 cv_folds-fold lgb.cv on the training split; every point is saved to search_history.csv.
 Outputs (results_path/LGBM_<time>/): model.txt, params.json, boosting.csv, predictions.csv,
 metrics.json, importance.csv, importance_distribution.png, and a row in results_path/results.csv.
-""".format(space=", ".join(f"{k} [{v[0]}, {v[1]}]" for k, v in SEARCH_SPACE.items()))
+""".format(space=", ".join(f"{k} [{v[0]}, {v[1]}]" for k, v in LGBM_SEARCH_SPACE.items()))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="LGBM.py", formatter_class=HelpFormatter, epilog=EXAMPLES,
-        description="LightGBM binary classifier on the Sei outputs written by "
-                    "Preprocess_data_to_numpy.py (features_path + feature_set in the JSON); "
-                    "trains on the train split, stops early on the valid split, evaluates on "
-                    "the test split.")
+    parser = script_parser(
+        "LGBM.py", "LightGBM binary classifier on the Sei outputs written by "
+        "Preprocess_data_to_numpy.py (features_path + feature_set in the JSON); trains on the "
+        "train split, stops early on the valid split, evaluates on the test split.", EXAMPLES)
     parser.add_argument("--json", default="json/LGBM.json", metavar="PATH",
                         help="JSON config (feature files, LightGBM parameters, search settings)")
     parser.add_argument("-o", "--optimize", action="store_true",
                         help="Bayesian search of the hyper-parameters (cv_folds-fold lgb.cv AUC) "
                              "before training with the best ones")
     args = parser.parse_args(argv)
-    run_cli(lambda: run_lgbm(load_config(args.json, LGBMConfig), args.json, args.optimize),
-            single_process="LGBM.py")
+
+    def work():
+        from src.config import LGBMConfig, load_config
+        from src.train.boosting import run_lgbm
+
+        run_lgbm(load_config(args.json, LGBMConfig), args.json, args.optimize)
+
+    run_cli(work, single_process="LGBM.py")
 
 
 if __name__ == "__main__":

@@ -3,23 +3,7 @@
     python LR.py --json json/LR.json -n -t -e
 """
 
-from accelerate import PartialState
-
-from src.cli import check_model_flags, model_parser, run_cli
-from src.config import LRConfig
-from src.features import balanced_sampler, feature_count, load_feature_datasets
-from src.linear import check_model_features, lr_checkpoint_extra, write_weight_report
-from src.workflow import ModelSpec, run_model_script
-
-SPEC = ModelSpec(
-    name="LR",
-    config_class=LRConfig,
-    build_datasets=load_feature_datasets,
-    architecture=lambda config: {"n_features": feature_count(config)},
-    check_args=check_model_features,
-    checkpoint_extra=lr_checkpoint_extra,
-    sampler=balanced_sampler,
-)
+from src.cli import model_parser, run_model_cli
 
 EXAMPLES = """examples:
   python LR.py --json json/LR.json -n -t -e          train on all 21,907 Sei outputs, evaluate
@@ -38,13 +22,19 @@ def main(argv=None):
                           "trained with the shared training loop.", "json/LR.json", EXAMPLES)
     args = parser.parse_args(argv)
 
-    def work():
-        check_model_flags(args)
-        folder = run_model_script(SPEC, args)
-        if PartialState().is_main_process:
-            write_weight_report(folder, folder / "best.pt" if args.train else args.model)
+    def weight_report(folder):
+        from accelerate import PartialState
 
-    run_cli(work)
+        from src.runs import BEST_CHECKPOINT
+        from src.train.checkpoints import load_model
+        from src.train.specs import write_weight_report
+
+        if PartialState().is_main_process:
+            checkpoint = folder / BEST_CHECKPOINT if args.train else args.model
+            model, payload = load_model(checkpoint, expected_model="LR")
+            write_weight_report(folder, model, payload, checkpoint)
+
+    run_model_cli("LR", args, after=weight_report)
 
 
 if __name__ == "__main__":

@@ -3,20 +3,23 @@
     python Make_demo_data.py --out data/demo
 """
 
-import argparse
+from src.cli import run_cli, script_parser
 
-from src.cli import HelpFormatter, run_cli
-from src.demo import DemoSettings, generate_demo
+EXAMPLES = """examples:
+  python Make_demo_data.py --out data/demo                   the demo's 3,000 sequences of 600 bp
+  python Make_demo_data.py --out data/tiny -n 300 --length 300
+"""
 
 
 def main(argv=None):
+    from src.demo.data import DemoSettings, generate_demo
+
     defaults = DemoSettings()
-    parser = argparse.ArgumentParser(
-        prog="Make_demo_data.py", formatter_class=HelpFormatter,
-        description="Synthetic intron-retention data in the study's format: final_data.csv "
-                    "(header,sequence,label) and split index files, where label-1 sequences carry "
-                    "planted ZNF274/REST/ZNF143 motifs and label-0 sequences TP53/SRF/HNF4A "
-                    "motifs (JASPAR 2024, read offline from pyjaspar).")
+    parser = script_parser(
+        "Make_demo_data.py", "Synthetic intron-retention data in the study's format: "
+        "final_data.csv (header,sequence,label) and split index files, where label-1 sequences "
+        "carry planted ZNF274/REST/ZNF143 motifs and label-0 sequences TP53/SRF/HNF4A motifs "
+        "(JASPAR 2024, read offline from pyjaspar).", EXAMPLES)
     parser.add_argument("--out", default="data/demo", help="output folder")
     parser.add_argument("-n", "--n-sequences", type=int, default=defaults.n_sequences)
     parser.add_argument("--length", type=int, default=defaults.length, help="sequence length (bp)")

@@ -3,17 +3,11 @@
     python Plot_importance.py --lr results/LR/TF --lgbm results/LGBM/TF --out results/top20.pdf
 """
 
-import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-
-from src.cli import HelpFormatter, run_cli
+from src.cli import run_cli, script_parser
 from src.errors import InputError
-from src.features import read_importance_table, top_importance
-from src.figures import plot_top_features
-from src.runs import atomic_write_text
 
 EXAMPLES = """examples:
   python Plot_importance.py --lr results/LR/TF/LR_<time> --lgbm results/LGBM/TF/LGBM_<time>
@@ -25,11 +19,10 @@ Beside the figure, a CSV (same name, .csv) lists the plotted features and values
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="Plot_importance.py", formatter_class=HelpFormatter, epilog=EXAMPLES,
-        description="Bar plot of the top LR weights (largest |weight|, signed) and the top "
-                    "LightGBM importances, labelled with the Sei assay target and cell type, "
-                    "from the importance.csv of an LR.py run and of an LGBM.py run.")
+    parser = script_parser(
+        "Plot_importance.py", "Bar plot of the top LR weights (largest |weight|, signed) and the "
+        "top LightGBM importances, labelled with the Sei assay target and cell type, from the "
+        "importance.csv of an LR.py run and of an LGBM.py run.", EXAMPLES)
     parser.add_argument("--lr", required=True, metavar="PATH",
                         help="LR.py run folder (or its importance.csv, or its results folder)")
     parser.add_argument("--lgbm", required=True, metavar="PATH",
@@ -42,6 +35,12 @@ def main(argv=None):
 
 
 def plot(args) -> Path:
+    import pandas as pd
+
+    from src.features.importance import read_importance_table, top_importance
+    from src.io import atomic_write_text
+    from src.report.figures import plot_top_features
+
     if args.top < 1:
         raise InputError(f"--top must be at least 1, got {args.top}")
     out = Path(args.out)

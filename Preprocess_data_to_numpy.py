@@ -5,13 +5,9 @@
 
 import argparse
 import logging
-from pathlib import Path
 
-from pydantic import ValidationError
-
-from src.cli import HelpFormatter, run_cli
-from src.config import PreprocessConfig, load_config
-from src.distributed import launched_rank, quiet_copy
+from src.cli import run_cli, script_parser
+from src.device import launched_rank
 from src.errors import InputError
 
 DEFAULT_JSON = "json/Preprocess.json"
@@ -41,8 +37,8 @@ target.names: https://github.com/FunctionLab/sei-framework (model/target.names).
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="Preprocess_data_to_numpy.py", formatter_class=HelpFormatter, epilog=EXAMPLES,
+    parser = script_parser(
+        "Preprocess_data_to_numpy.py", examples=EXAMPLES,
         description="Map each sequence (centred in 4,000 bp; every split plus its reverse "
                     "complements, as in the study) to the 21,907 Sei chromatin-profile "
                     "predictions, and write them, and the transcription-factor (TF) and "
@@ -79,24 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_config(args) -> PreprocessConfig:
+def resolve_config(args):
     """The JSON config (or the defaults) with the command-line flags applied and checked."""
-    if args.json is not None:
-        config = load_config(args.json, PreprocessConfig)
-    elif Path(DEFAULT_JSON).is_file():
-        config = load_config(DEFAULT_JSON, PreprocessConfig)
-    else:
-        config = PreprocessConfig()
-    for flag, key in OVERRIDES.items():
-        value = getattr(args, flag)
-        if value is None:
-            continue
-        try:
-            setattr(config, key, value)
-        except ValidationError as err:
-            message = err.errors()[0]["msg"].removeprefix("Value error, ")
-            raise InputError(f"--{flag.replace('_', '-')} {value}: {message}") from None
-    return config
+    from src.config import PreprocessConfig, config_with_flags
+
+    return config_with_flags(PreprocessConfig, args.json, DEFAULT_JSON, {
+        f"--{flag.replace('_', '-')}": (key, getattr(args, flag)) for flag, key in OVERRIDES.items()})
 
 
 def main(argv=None):
@@ -107,9 +91,7 @@ def main(argv=None):
 
     def work():
         if args.make_demo_sei:
-            from src.sei import write_demo_sei
-
-            from src.demo_sei import DemoSeiTraining
+            from src.demo.sei import DemoSeiTraining, write_demo_sei
 
             if args.demo_sei_sequences < 0:
                 raise InputError(f"--demo-sei-sequences {args.demo_sei_sequences}: give 0 (no "
@@ -121,7 +103,7 @@ def main(argv=None):
                                             training=training)
             print(f"demo Sei written: {weights} and {names}")
             return
-        from src.sei_features import run_preprocess
+        from src.features.extract import run_preprocess
 
         config = resolve_config(args)
         run_preprocess(config, progress=not args.no_progress)
@@ -134,6 +116,8 @@ def main(argv=None):
         except KeyboardInterrupt:
             message = ("interrupted: run the same command again; the splits already complete "
                        "are kept and the interrupted one is made again")
+            from src.distributed import quiet_copy
+
             raise (InputError(message) if is_main else quiet_copy(message)) from None
 
     run_cli(work_or_stop)

@@ -4,11 +4,10 @@
     python Reproduce.py --config demo      # make demo: synthetic data, CPU, a few minutes
 """
 
-import argparse
 import time
 from pathlib import Path
 
-from src.cli import HelpFormatter, run_cli
+from src.cli import run_cli, script_parser
 
 CONFIG_DIRS = {"paper": "json", "demo": "json/demo"}
 
@@ -31,14 +30,12 @@ outputs away (e.g. the run folder). Every input is checked before anything runs.
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="Reproduce.py", formatter_class=HelpFormatter, epilog=EXAMPLES,
-        description="Run the study's whole sequence with the JSON configs of one folder: FSei, "
-                    "Sei features, logistic regression on all / TF / histone-mark features, "
-                    "LightGBM and the importance bar plot, Basset, ConvNet, DNABERT-2, "
-                    "Integrated Gradients + motif enrichment on FSei, and the comparison "
-                    "figure and table; then print the comparison table, the attribution table "
-                    "and where the figures are.")
+    parser = script_parser(
+        "Reproduce.py", "Run the study's whole sequence with the JSON configs of one folder: "
+        "FSei, Sei features, logistic regression on all / TF / histone-mark features, LightGBM "
+        "and the importance bar plot, Basset, ConvNet, DNABERT-2, Integrated Gradients + motif "
+        "enrichment on FSei, and the comparison figure and table; then print the comparison "
+        "table, the attribution table and where the figures are.", EXAMPLES)
     parser.add_argument("--config", choices=sorted(CONFIG_DIRS), default="demo",
                         help="paper: json/ and the real inputs; demo: json/demo/, writing the "
                              "demo inputs first")
@@ -58,14 +55,19 @@ def main(argv=None):
 
 def reproduce(args) -> None:
     from src.errors import InputError
-    from src.pipeline import DemoSizes, run_steps, study_steps, summary
+    from src.pipeline.steps import run_steps
+    from src.pipeline.study import study_steps, summary
 
     started = time.perf_counter()
     json_dir = Path(args.json_dir or CONFIG_DIRS[args.config])
-    demo = DemoSizes() if args.config == "demo" else None
-    pipeline = study_steps(json_dir, demo=demo, out=args.out)
+    demo_steps, made_by = [], None
+    if args.config == "demo":
+        from src.demo.steps import demo_input_steps
+
+        demo_steps, made_by = demo_input_steps(json_dir)
+    pipeline = study_steps(json_dir, made_by=made_by, out=args.out)
     try:
-        status = run_steps(pipeline.steps, only=args.only, dry_run=args.dry_run)
+        status = run_steps(demo_steps + pipeline.steps, only=args.only, dry_run=args.dry_run)
     except KeyboardInterrupt:
         raise InputError("interrupted: run the same command again; the finished steps are "
                          "skipped and an interrupted training run is continued") from None

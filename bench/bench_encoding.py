@@ -3,7 +3,7 @@
 The study's training split (60,000 sequences of 600 bp, every sequence also reverse-complemented)
 is built two ways in the same run:
 
-* project: `src.data.build_sequence_datasets`'s path — one byte-table lookup over all sequences
+* project: `src.data.datasets.build_sequence_datasets`'s path — one byte-table lookup over all sequences
   (`encode_codes`), the reverse complements as a vectorised flip of the codes, an in-memory
   `OneHotDataset`; also timed with every one-hot matrix materialised (float32) as a training epoch
   would read them;
@@ -26,9 +26,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from src.data import OneHotDataset  # noqa: E402
-from src.encoding import (ALPHABET, IUPAC_BASES, IUPAC_COMPLEMENT, codes_to_one_hot,  # noqa: E402
-                          encode_codes, reverse_complement_codes)
+from src.data.datasets import OneHotDataset  # noqa: E402
+from src.data.encoding import (ALPHABET, IUPAC_BASES, IUPAC_COMPLEMENT, codes_to_one_hot,
+                               encode_codes, reverse_complement_codes)  # noqa: E402
 
 
 def random_sequences(n: int, length: int, seed: int = 0) -> list[str]:

@@ -1,7 +1,7 @@
 """Benchmark: Sei feature extraction and FSei training throughput, ours vs the study's approach.
 
 1. Feature extraction with the full Sei (21,907 outputs, 4,000 bp inputs): sequences/s of
-   `src.sei_features.extract_rows` (codes per batch, one-hot on the device, inference mode,
+   `src.features.extract.extract_rows` (codes per batch, one-hot on the device, inference mode,
    rows written through short-lived memory maps), in fp32 and, on CUDA, with bf16 autocast,
    against the study's Preprocess_data_to_numpy.py (every input one-hot encoded up front as
    float32 tensors, a DataLoader, `torch.no_grad`, outputs gathered in lists, `np.stack` +
@@ -10,7 +10,7 @@
 2. The same two pipelines with a small Sei on more rows, each in its own process: throughput and
    peak resident memory, which grows with the number of rows for the study's approach only.
 3. FSei training (full-width trunk + head, 600 bp): samples/s of the project's training step
-   (`src.training`: Accelerate-prepared model, the `autocast` helper) in fp32 and, on CUDA, with
+   (`src.train.loop`: Accelerate-prepared model, the `autocast` helper) in fp32 and, on CUDA, with
    bf16 autocast, against a plain PyTorch loop (fp32); and with the trunk frozen (-p -f).
 
 Without a GPU the bf16 rows are not measured (the CPU computes in fp32): the script says so.
@@ -42,11 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from src.config import FSeiConfig, PreprocessConfig  # noqa: E402
-from src.data import SplitRows  # noqa: E402
-from src.encoding import one_hot_encode  # noqa: E402
-from src.sei import FSei, Sei  # noqa: E402
-from src.sei_features import PreparedData, SplitWriter, extract_rows  # noqa: E402
-from src.sei_targets import demo_target_names, parse_target_names  # noqa: E402
+from src.data.splits import SplitRows  # noqa: E402
+from src.data.encoding import one_hot_encode  # noqa: E402
+from src.models.sei import FSei, Sei  # noqa: E402
+from src.features.extract import PreparedData, SplitWriter, extract_rows  # noqa: E402
+from src.demo.sei import demo_target_names  # noqa: E402
+from src.models.sei_targets import parse_target_names
 
 
 def random_sequences(n: int, length: int = 600, seed: int = 0) -> list[str]:
@@ -93,7 +94,7 @@ def study(model, data, folder: Path, length: int, batch: int, device) -> float:
     start = time.perf_counter()
     rows = data.splits["train"]
     sequences = [data.sequences[r] for r in rows.source_rows]
-    from src.encoding import reverse_complement
+    from src.data.encoding import reverse_complement
 
     sequences = [reverse_complement(s) if rc else s
                  for s, rc in zip(sequences, rows.is_reverse_complement)]
@@ -175,7 +176,7 @@ def part_small(args) -> list[tuple]:
 def part_fsei(args, device) -> list[tuple]:
     from accelerate import Accelerator
 
-    from src.training import autocast
+    from src.train.loop import autocast
 
     torch.manual_seed(0)
     x = torch.from_numpy(one_hot_encode(random_sequences(args.train_samples)))
@@ -196,7 +197,7 @@ def part_fsei(args, device) -> list[tuple]:
 
     accelerator = Accelerator(cpu=device.type != "cuda", mixed_precision="no")
 
-    def project(model, bf16: bool):  # the step of src.training.fit
+    def project(model, bf16: bool):  # the step of src.train.loop.fit
         config = FSeiConfig(results_path=str(ROOT / "bench" / "out"), mixed_precision=bf16)
         optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3,
                                     momentum=0.95, weight_decay=0.01)

@@ -4,7 +4,7 @@ The study's training split (60,000 sequences of 600 bp, each also reverse-comple
 token rows) is tokenised two ways in the same run, with a BPE tokenizer of DNABERT-2's vocabulary
 size (4,096) trained here on random DNA (no download), max_length 150 as in the study:
 
-* project: `src.dnabert2.tokenize_sequences`, what `TokenizedDataset` does once per dataset: one
+* project: `src.data.tokens.tokenize_sequences`, what `TokenizedDataset` does once per dataset: one
   batched call of the fast tokenizer per 8,192 sequences into compact arrays. A training epoch
   then only reads rows; that reading is timed too (every item once, through `__getitem__`);
 * reference: one tokenizer call per item, as a dataset that tokenises in `__getitem__` does in
@@ -25,9 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from src.dnabert2 import (TokenizedDataset, load_tokenizer, make_tiny_model,  # noqa: E402
-                          tokenize_sequences)
-from src.encoding import ALPHABET, reverse_complement  # noqa: E402
+from src.data.tokens import TokenizedDataset, tokenize_sequences  # noqa: E402
+from src.demo.dnabert2 import make_tiny_model
+from src.models.dnabert2 import load_tokenizer
+from src.data.encoding import ALPHABET, reverse_complement  # noqa: E402
 
 
 def random_sequences(n: int, length: int, seed: int = 0) -> list[str]:

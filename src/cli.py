@@ -1,7 +1,8 @@
 """Command-line plumbing shared by the scripts: the study's flags and the error convention.
 
 Expected problems (`InputError`) print one paragraph and exit with code 2; anything else is a bug
-and keeps its traceback.
+and keeps its traceback. This module imports nothing heavy, so that `--help` is instant: scripts
+parse their flags first and import PyTorch and the rest inside the work they hand to `run_cli`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import sys
 from typing import Callable
 
-from .distributed import launched_processes, launched_rank
+from .device import launched_processes, launched_rank
 from .errors import InputError
 
 
@@ -18,12 +19,17 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Shows defaults and keeps the line breaks of descriptions and examples."""
 
 
+def script_parser(prog: str, description: str, examples: str) -> argparse.ArgumentParser:
+    """The parser of a script: its description, and its examples after the flags."""
+    return argparse.ArgumentParser(prog=prog, description=description, epilog=examples,
+                                   formatter_class=HelpFormatter)
+
+
 def model_parser(script: str, description: str, default_json: str, examples: str,
                  pretrain_flags: bool = False, freeze_help: str | None = None
                  ) -> argparse.ArgumentParser:
     """The flags every model script shares (the study's names): --json -n -m -t -e --resume."""
-    parser = argparse.ArgumentParser(prog=script, description=description, epilog=examples,
-                                     formatter_class=HelpFormatter)
+    parser = script_parser(script, description, examples)
     parser.add_argument("--json", default=None, metavar="PATH",
                         help=f"JSON config (settings and paths); default {default_json}")
     source = parser.add_mutually_exclusive_group()
@@ -67,6 +73,22 @@ def check_model_flags(args: argparse.Namespace) -> None:
         raise InputError("-p loads pretrained weights into a new model: use it with -n")
     if args.json is None and not args.resume:
         args.json = args.default_json
+
+
+def run_model_cli(spec_name: str, args: argparse.Namespace, after=None) -> None:
+    """What a model script does after parsing: check the flags, run the shared workflow with
+    the model's spec (`src.train.specs`), then `after(run_folder)` if given."""
+
+    def work():
+        check_model_flags(args)
+        from .train.specs import spec
+        from .train.workflow import run_model_script
+
+        folder = run_model_script(spec(spec_name), args)
+        if after is not None:
+            after(folder)
+
+    run_cli(work)
 
 
 def run_cli(main: Callable[[], object], single_process: str | None = None) -> None:

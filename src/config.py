@@ -15,10 +15,11 @@ import re
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, TypeVar
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
-from .errors import InputError, read_text
+from .errors import InputError
+from .io import read_text
 
 
 def _binary_labels(value: list[int]) -> list[int]:
@@ -38,7 +39,7 @@ class StrictConfig(BaseModel):
 
 
 class TrainingConfig(StrictConfig):
-    """Settings of the shared training loop (`src.training`), common to every PyTorch model.
+    """Settings of the shared training loop (`src.train.loop`), common to every PyTorch model.
 
     The learning rate is set once per epoch: a linear warm-up from `warmup_begin_lr` to `max_lr`
     over `warmup_steps` epochs, then a cosine decay to `final_lr` at `max_epochs`
@@ -88,7 +89,7 @@ class TrainingConfig(StrictConfig):
 
 
 class SequenceDataConfig(StrictConfig):
-    """Where the sequences are and how they are encoded (DESIGN section 4)."""
+    """Where the sequences are and how they are encoded (README, "Format")."""
 
     data_path: str = Field("data", description="folder with final_data.csv and the split files")
     sequence_length: int = Field(
@@ -156,7 +157,7 @@ FEATURE_FILE_KEYS = ("train_data", "train_target", "valid_data", "valid_target",
 
 class FeatureDataConfig(StrictConfig):
     """Where the Sei feature files are (written by Preprocess_data_to_numpy.py; see
-    `src.features`). Either `features_path` + `feature_set` (the folder and ALL / TF / HM), or
+    `src.features.files`). Either `features_path` + `feature_set` (the folder and ALL / TF / HM), or
     the study's six keys `train_data` ... `test_target` naming each file (+ `feature_names`)."""
 
     features_path: str | None = Field(
@@ -213,6 +214,17 @@ class LRConfig(TrainingConfig, FeatureDataConfig):
     lazy_loading: bool = Field(
         True, description="read feature rows from the memory-mapped files (page cache) on "
                           "demand; false reads the splits into memory first")
+
+
+# The study's search ranges (bayes_opt bounds; `int` marks integer parameters).
+LGBM_SEARCH_SPACE = {
+    "num_leaves": (24, 45, int),
+    "feature_fraction": (0.1, 0.9),
+    "bagging_fraction": (0.8, 0.99),
+    "max_depth": (5, 9, int),
+    "min_split_gain": (0.001, 0.1),
+    "min_child_weight": (5, 50),
+}
 
 
 class LGBMConfig(FeatureDataConfig):
@@ -315,7 +327,7 @@ class PreprocessConfig(StrictConfig):
 
 class DNABert2Config(TrainingConfig):
     """DNABert2.py: fine-tune DNABERT-2 (or another Hugging Face sequence classifier with a fast
-    tokenizer) on tokenised sequences; see `src.dnabert2`.
+    tokenizer) on tokenised sequences; see `src.models.dnabert2`.
 
     `model_name_or_path` is a local folder (works offline) or a hub id, looked up in the local
     Hugging Face cache first. `trust_remote_code` runs the Python files that the model folder
@@ -337,12 +349,9 @@ class DNABert2Config(TrainingConfig):
     trust_remote_code: bool = Field(
         False, description="run the model's own Python code (DNABERT-2 needs it)")
 
-    # Filled by DNABert2.py before the data are read (tokenizer, model folder); never saved.
-    _runtime: dict = PrivateAttr(default_factory=dict)
-
 
 class AttributeConfig(StrictConfig):
-    """Attribute.py: Integrated Gradients hot spots and motif enrichment (DESIGN section 7).
+    """Attribute.py: Integrated Gradients hot spots and motif enrichment (`src.interpret`).
 
     The flags -w -t -p -d -r --steps --batch-size --device --p-value override these values.
     The data (data_path, sequence_length, reverse complements) come from the model's checkpoint;
@@ -414,6 +423,41 @@ def load_config(path: str | Path, config_class: type[ConfigT]) -> ConfigT:
         problems = [_describe(e, config_class, text) for e in err.errors()]
         raise InputError(f"{path}: invalid config for {_script_name(config_class)}:\n  "
                          + "\n  ".join(problems)) from None
+
+
+def config_with_flags(config_class: type[ConfigT], json_path: str | Path | None,
+                      default_json: str | Path, flags: dict[str, tuple[str, object]]) -> ConfigT:
+    """A script's settings: its JSON config (`json_path`, else `default_json` when that file
+    exists, else the defaults), with the flags given on the command line on top.
+
+    flags : {flag name as typed (e.g. "--length"): (config key, value or None when not given)}
+
+    Raises
+    ------
+    InputError
+        The JSON is invalid (see `load_config`), or a flag's value is not allowed: the message
+        names the flag, its value and the rule ("--length 10: Input should be ...").
+    """
+    if json_path is not None:
+        config = load_config(json_path, config_class)
+    elif Path(default_json).is_file():
+        config = load_config(default_json, config_class)
+    else:
+        config = config_class()
+    values = config.model_dump()
+    given = {flag: (key, value) for flag, (key, value) in flags.items() if value is not None}
+    values.update({key: value for key, value in given.values()})
+    try:
+        return config_class.model_validate(values)
+    except ValidationError as err:
+        by_key = {key: (flag, value) for flag, (key, value) in given.items()}
+        problems = []
+        for error in err.errors():
+            key = str(error["loc"][0]) if error["loc"] else ""
+            flag, value = by_key.get(key, (key or "settings", error.get("input")))
+            problems.append(f"{flag} {value}: {error['msg'].removeprefix('Value error, ')}")
+        raise InputError("; ".join(problems) + f" (see python {_script_name(config_class)} "
+                         f"--help)") from None
 
 
 def config_to_dict(config: StrictConfig) -> dict:

@@ -23,6 +23,7 @@ from typing import Callable, TypeVar
 
 import torch
 
+from .device import launched_processes
 from .errors import InputError
 
 T = TypeVar("T")
@@ -40,22 +41,6 @@ class SingleProcess:
 
     def wait_for_everyone(self) -> None:
         pass
-
-
-def launched_processes() -> int:
-    """Number of processes the launcher started (`WORLD_SIZE`; 1 when run as a plain script)."""
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    except ValueError:
-        return 1
-
-
-def launched_rank() -> int:
-    """This process's number among those the launcher started (`RANK`; 0 for a plain script)."""
-    try:
-        return int(os.environ.get("RANK", "0"))
-    except ValueError:
-        return 0
 
 
 def process_state(cpu: bool):

@@ -1,4 +1,4 @@
-"""Binary classification metrics, computed with scikit-learn.
+"""Binary classification metrics (scikit-learn, imported when a metric is computed).
 
 AUPRC is reported two ways: average precision (the step-wise area scikit-learn recommends) and the
 paper's trapezoidal area under the precision-recall curve (`auc(recall, precision)`), which is what
@@ -8,9 +8,6 @@ the published numbers use.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-from sklearn.metrics import (accuracy_score, auc, average_precision_score, precision_recall_curve,
-                             roc_auc_score)
 
 METRIC_NAMES = ("accuracy", "auroc", "auprc", "auprc_trapezoid")
 
@@ -25,6 +22,9 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: flo
 
     AUROC and AUPRC are NaN when only one class is present (they are undefined then).
     """
+    from sklearn.metrics import (accuracy_score, auc, average_precision_score,
+                                 precision_recall_curve, roc_auc_score)
+
     labels = np.asarray(labels).astype(int)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     result = {"n": int(len(labels)), "n_positive": int(labels.sum()),
@@ -37,46 +37,3 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: flo
                   auprc=float(average_precision_score(labels, probabilities)),
                   auprc_trapezoid=float(auc(recall, precision)))
     return result
-
-
-# Test AUROC / AUPRC (trapezoid) published by the study (Daoud & Ben-Hur, PLOS Comput Biol 2025),
-# reverse-complement protocol; keyed like `src.runs.run_label`.
-PUBLISHED = {
-    "FSei": (0.815, 0.654),
-    "LR (ALL)": (0.808, 0.640),
-    "LR (TF)": (0.807, 0.636),
-    "LR (HM)": (0.808, 0.641),
-    "LGBM (TF)": (0.798, 0.624),
-    "ConvNet": (0.797, 0.627),
-    "Basset": (0.795, 0.614),
-    "DNABERT2": (0.762, 0.567),
-}
-
-
-def comparison_table(predictions: dict) -> pd.DataFrame:
-    """One row per run: counts, accuracy, AUROC, AUPRC (AP and trapezoid) and, where the study
-    published one, its AUROC and AUPRC.
-
-    predictions : {label: DataFrame with columns label, probability}
-    """
-    rows = []
-    for name, frame in predictions.items():
-        metrics = binary_metrics(frame["label"].to_numpy(), frame["probability"].to_numpy())
-        published = PUBLISHED.get(name, (float("nan"), float("nan")))
-        rows.append({"model": name, **metrics, "published_auroc": published[0],
-                     "published_auprc_trapezoid": published[1]})
-    return pd.DataFrame(rows)
-
-
-def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
-    def cell(value):
-        if isinstance(value, float):
-            return "" if np.isnan(value) else f"{value:.{digits}f}"
-        return str(value)
-
-    lines = ["| " + " | ".join(table.columns) + " |",
-             "| " + " | ".join("---" for _ in table.columns) + " |"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
-              for row in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"

@@ -1,8 +1,9 @@
-"""Run folders: one per training or evaluation run, never overwritten.
+"""Run folders: one per training or evaluation run, never overwritten, and the one rule for
+finding them again.
 
     results_path/
       results.csv                 one row per evaluation: run, model, split, metrics
-      <Model>_<YYYYmmdd-HHMMSS>/  a run
+      <Model>_<YYYYmmdd-HHMMSS>/  a run ("<Model>_eval_<time>" for an evaluation only)
         config.json               the resolved config
         run.log                   everything printed
         best.pt, last.pt          best (lowest validation loss) and last checkpoints
@@ -10,28 +11,40 @@
         predictions.csv           header, label, probability for the evaluated split
         metrics.json              the metrics of predictions.csv
 
-Only the main process of a multi-process run writes.
+This module owns those names. "The newest run" always means the run folder created last (its
+config.json, written when the folder is made, is the newest), among those that hold what the
+caller needs (`newest_run`). Only the main process of a multi-process run writes.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
-import os
+import re
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
+from .io import append_csv_row, atomic_write_text
 from .metrics import METRIC_NAMES
 
+CONFIG_FILE = "config.json"
+LOG_FILE = "run.log"
+BEST_CHECKPOINT = "best.pt"
+LAST_CHECKPOINT = "last.pt"
+LOSS_FILE = "loss.csv"
+LOSS_FIGURE = "loss.png"
+PREDICTIONS_FILE = "predictions.csv"
+METRICS_FILE = "metrics.json"
 RESULTS_FILE = "results.csv"
 RESULT_COLUMNS = ("run", "model", "split", "checkpoint", "n", "n_positive", *METRIC_NAMES, "date")
+EVALUATION_TAG = "_eval"  # "<Model>_eval_<time>": a run that only evaluated a checkpoint
 
 
 class Run:
@@ -87,13 +100,24 @@ class Run:
         if self.is_main:
             atomic_write_text(self.path(name), frame.to_csv(index=False))
 
-    def write_predictions(self, headers, labels, probabilities, name="predictions.csv") -> Path:
+    def write_predictions(self, headers, labels, probabilities) -> Path:
         """`header,label,probability` (probability of class 1), one row per evaluated sequence."""
         frame = pd.DataFrame({"header": np.asarray(headers, dtype=object),
                               "label": np.asarray(labels, dtype=np.int64),
                               "probability": np.asarray(probabilities, dtype=np.float64)})
-        self.write_table(name, frame)
-        return self.path(name)
+        self.write_table(PREDICTIONS_FILE, frame)
+        return self.path(PREDICTIONS_FILE)
+
+    def write_evaluation(self, model: str, split: str, checkpoint: str | Path, metrics: dict,
+                         headers, labels, probabilities) -> None:
+        """predictions.csv, metrics.json and a results.csv row: what makes a run evaluated."""
+        self.write_predictions(headers, labels, probabilities)
+        self.write_json(METRICS_FILE, {"split": split, "checkpoint": str(checkpoint), **metrics})
+        self.append_result(model, split, checkpoint, metrics)
+        self.log.info(f"{model} on {split} ({metrics['n']:,} sequences): accuracy "
+                      f"{metrics['accuracy']:.3f}  AUROC {metrics['auroc']:.3f}  AUPRC "
+                      f"{metrics['auprc']:.3f}  AUPRC (trapezoid) "
+                      f"{metrics['auprc_trapezoid']:.3f}")
 
     def append_result(self, model: str, split: str, checkpoint: str | Path, metrics: dict) -> None:
         """Append one row to `results.csv` beside the run folders (header written once)."""
@@ -105,6 +129,112 @@ class Run:
         append_csv_row(self.results_csv, RESULT_COLUMNS, row)
 
 
+# ------------------------------------------------------------------------- finding runs again
+
+def run_folders(results_path: str | Path) -> list[Path]:
+    """The run folders directly in `results_path` (folders holding config.json), oldest first."""
+    folder = Path(results_path)
+    if not folder.is_dir():
+        return []
+    runs = [p for p in folder.iterdir() if p.is_dir() and (p / CONFIG_FILE).is_file()]
+    return sorted(runs, key=lambda p: ((p / CONFIG_FILE).stat().st_mtime_ns, p.name))
+
+
+def is_training_run(folder: str | Path) -> bool:
+    """A run that trained (not a `<Model>_eval_<time>` evaluation of a checkpoint)."""
+    return f"{EVALUATION_TAG}_" not in Path(folder).name
+
+
+def evaluated_split(folder: str | Path) -> str | None:
+    """The split a run evaluated (predictions.csv and metrics.json present), else None."""
+    folder = Path(folder)
+    if not ((folder / PREDICTIONS_FILE).is_file() and (folder / METRICS_FILE).is_file()):
+        return None
+    try:
+        return json.loads((folder / METRICS_FILE).read_text()).get("split", "test")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def is_evaluated(folder: str | Path, split: str = "test") -> bool:
+    """The run has predictions and metrics for `split`."""
+    return evaluated_split(folder) == split
+
+
+def newest_run(path: str | Path, required: str = PREDICTIONS_FILE,
+               where: Callable[[Path], bool] | None = None) -> Path | None:
+    """`path` itself when it is a run folder holding `required` (and passing `where`), else the
+    newest run folder in `path` (a `results_path`) that does; None when there is none."""
+    path = Path(path)
+
+    def fits(run: Path) -> bool:
+        return (run / required).is_file() and (where is None or where(run))
+
+    if fits(path):
+        return path
+    for run in reversed(run_folders(path)):
+        if fits(run):
+            return run
+    return None
+
+
+def find_run(path: str | Path, required: str = PREDICTIONS_FILE) -> Path:
+    """`newest_run` for a path the user gave: an `InputError` when there is no such run."""
+    run = newest_run(path, required)
+    if run is None:
+        raise InputError(f"{path}: no run folder with {required} found: pass a run folder "
+                         f"(results/<Model>/<Model>_<time>) or its results folder, after the "
+                         f"run has {_made_by(required)}")
+    return run
+
+
+def _made_by(required: str) -> str:
+    return "evaluated a split (-e)" if required == PREDICTIONS_FILE else f"written {required}"
+
+
+def newest_evaluated_training_run(results_path: str | Path, split: str = "test") -> Path | None:
+    """The newest training run of `results_path` that evaluated `split` (what the study uses)."""
+    return newest_run(results_path, PREDICTIONS_FILE,
+                      where=lambda run: is_training_run(run) and is_evaluated(run, split))
+
+
+def interrupted_run(results_path: str | Path) -> Path | None:
+    """The newest training run, when it has a last.pt but no predictions (to `--resume`)."""
+    runs = [run for run in run_folders(results_path) if is_training_run(run)]
+    if runs and (runs[-1] / LAST_CHECKPOINT).is_file() \
+            and not (runs[-1] / PREDICTIONS_FILE).is_file():
+        return runs[-1]
+    return None
+
+
+def newer_than(target: str | Path, runs, name: str) -> bool:
+    """`target` exists and is at least as new as the file `name` of every run folder in `runs`
+    (a None among them: not newer)."""
+    target = Path(target)
+    return target.is_file() and all(
+        run is not None and (run / name).is_file()
+        and target.stat().st_mtime >= (run / name).stat().st_mtime for run in runs)
+
+
+def run_label(folder: str | Path) -> str:
+    """A short name for a run: its model (the folder name before the timestamp), with the Sei
+    feature set for LR/LGBM runs, e.g. "FSei", "LR (TF)"."""
+    folder = Path(folder)
+    model = re.sub(r"(_eval)?_\d{8}-\d{6}(_\d+)?$", "", folder.name)
+    config_file = folder / CONFIG_FILE
+    if config_file.is_file():
+        config = json.loads(config_file.read_text())
+        feature_set = None
+        if config.get("train_data"):
+            match = re.search(r"data_(ALL|TF|HM)_train", str(config["train_data"]))
+            feature_set = match.group(1) if match else None
+        elif "feature_set" in config:
+            feature_set = config["feature_set"]
+        if feature_set:
+            model = f"{model} ({feature_set})"
+    return model
+
+
 def read_predictions(path: str | Path) -> pd.DataFrame:
     """Read a run's `predictions.csv` (header, label, probability), checked.
 
@@ -114,8 +244,6 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
         The file cannot be read as CSV, lacks a column, is empty, or has a label other than 0/1
         or a probability outside [0, 1] (the message names the line).
     """
-    from .errors import InputError
-
     path = Path(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)  # as written, for messages
@@ -140,53 +268,13 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     return frame.assign(label=labels.astype(np.int64), probability=probabilities.astype(float))
 
 
-def append_csv_row(path: Path, columns, row: dict) -> None:
-    """Append one row in a single write (a crash leaves no half row); header on a new file."""
-    new = not path.exists() or path.stat().st_size == 0
-    line = _csv_line([row[c] for c in columns])
-    with open(path, "a", newline="") as out:
-        out.write((_csv_line(columns) if new else "") + line)
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _csv_line(values) -> str:
-    import io
-
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(
-        [f"{v:.6g}" if isinstance(v, float) else v for v in values])
-    return buffer.getvalue()
-
-
-def temporary_file_beside(path: Path) -> tuple[int, str]:
-    """A new hidden temporary file in `path`'s folder (for write-then-rename), with the
-    permissions an ordinary new file gets (mkstemp alone makes it private to the owner)."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(handle, 0o666 & ~umask)
-    return handle, tmp
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write via a temporary file and a rename: readers see the old or the new file, never half."""
-    path = Path(path)
-    handle, tmp = temporary_file_beside(path)
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
+# ---------------------------------------------------------------------------------- logging
 
 def console_logger(name: str) -> logging.Logger:
     """A logger that prints messages (between progress bars) for code that runs before or
     without a run folder. In a job of several processes only the first one prints information;
     the others print warnings and errors."""
-    from .distributed import launched_rank
+    from .device import launched_rank
 
     logger = logging.getLogger(name)
     if not logger.handlers:
@@ -221,7 +309,7 @@ def _make_logger(folder: Path, is_main: bool) -> logging.Logger:
     console.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(console)
     if is_main and folder.is_dir():
-        log_file = logging.FileHandler(folder / "run.log")
+        log_file = logging.FileHandler(folder / LOG_FILE)
         log_file.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
         logger.addHandler(log_file)
     return logger
@@ -236,41 +324,3 @@ def close_logger(run: Run) -> None:
 def elapsed(start: float) -> str:
     seconds = time.perf_counter() - start
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def newest_run(path: str | Path, required: str = "predictions.csv") -> Path:
-    """`path` itself if it is a run folder holding `required`, else the newest run folder inside
-    it (a `results_path`) that holds it."""
-    path = Path(path)
-    if (path / required).is_file():
-        return path
-    runs = sorted((p for p in path.glob("*/") if (p / required).is_file()),
-                  key=lambda p: (p / required).stat().st_mtime) if path.is_dir() else []
-    if not runs:
-        from .errors import InputError
-
-        raise InputError(f"{path}: no run folder with {required} found: pass a run folder "
-                         f"(results/<Model>/<Model>_<time>) or its results folder, after the "
-                         f"run has evaluated a split (-e)")
-    return runs[-1]
-
-
-def run_label(folder: str | Path) -> str:
-    """A short name for a run: its model (the folder name before the timestamp), with the Sei
-    feature set for LR/LGBM runs, e.g. "FSei", "LR (TF)"."""
-    import re
-
-    folder = Path(folder)
-    model = re.sub(r"(_eval)?_\d{8}-\d{6}(_\d+)?$", "", folder.name)
-    config_file = folder / "config.json"
-    if config_file.is_file():
-        config = json.loads(config_file.read_text())
-        feature_set = None
-        if config.get("train_data"):
-            match = re.search(r"data_(ALL|TF|HM)_train", str(config["train_data"]))
-            feature_set = match.group(1) if match else None
-        elif "feature_set" in config:
-            feature_set = config["feature_set"]
-        if feature_set:
-            model = f"{model} ({feature_set})"
-    return model

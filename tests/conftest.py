@@ -40,7 +40,7 @@ def random_sequences(n: int, length: int, seed: int = 0, alphabet: str = "ACGT")
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """A small demo dataset (planted motifs), made once per test session."""
-    from src.demo import DemoSettings, generate_demo
+    from src.demo.data import DemoSettings, generate_demo
 
     out = tmp_path_factory.mktemp("demo")
     return generate_demo(out, DemoSettings(n_sequences=1200, length=300, seed=1))

@@ -29,15 +29,15 @@ sys.path.insert(0, str(ROOT))
 
 import LR  # noqa: E402
 import Preprocess_data_to_numpy  # noqa: E402
-from src import training  # noqa: E402
+import src.train.loop as training  # noqa: E402
 from src.cli import run_cli  # noqa: E402
 from src.config import LRConfig, load_config  # noqa: E402
-from src.data import make_loader  # noqa: E402
+from src.data.datasets import make_loader  # noqa: E402
 from src.errors import InputError  # noqa: E402
-from src.features import BalancedSampler, load_feature_datasets  # noqa: E402
-from src.networks import build_model  # noqa: E402
-from src.training import fit, make_accelerator, predict  # noqa: E402
-from src.workflow import _new_run  # noqa: E402
+from src.features.files import BalancedSampler, load_feature_datasets  # noqa: E402
+from src.models import build_model  # noqa: E402
+from src.train.loop import fit, make_accelerator, predict  # noqa: E402
+from src.train.workflow import _new_run  # noqa: E402
 
 # predict(): split sizes and batch sizes that leave every kind of remainder on 2 processes
 PREDICT_SIZES = (1, 2, 3, 5, 17, 203)

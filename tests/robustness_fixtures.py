@@ -46,9 +46,9 @@ def base_sequences() -> tuple[list[str], list[int]]:
 def build_base(root: Path) -> Path:
     """The good inputs, made once per test module (copied into each test's workspace)."""
     import Basset
-    from src.data import write_split_indices
-    from src.dnabert2 import make_tiny_model
-    from src.sei import Sei, write_official_checkpoint
+    from src.data.splits import write_split_indices
+    from src.demo.dnabert2 import make_tiny_model
+    from src.models.sei import Sei, write_official_checkpoint
 
     sequences, labels = base_sequences()
     write_dataset(root / "data", sequences, labels)

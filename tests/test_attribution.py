@@ -1,4 +1,4 @@
-"""Integrated Gradients hot spots (src.attribution) and Attribute.py end to end.
+"""Integrated Gradients hot spots (src.interpret) and Attribute.py end to end.
 
 Includes the defects of the original code that must not come back: the non-IR selection letting
 label-1 sequences in, windows at sequence ends stored with zero attributions, and a batch of one
@@ -14,16 +14,17 @@ import pytest
 import torch
 
 import Attribute
-from src.attribution import (AttributionData, Windows, check_sequence_model, compute_windows,
-                             hot_spot_windows, integrated_gradients, load_windows,
-                             predict_probabilities,
-                             save_windows, select_confident, uniform_baseline)
-from src.checkpoints import save_checkpoint
+from src.interpret.attribute import AttributionData, check_sequence_model, compute_windows
+from src.interpret.gradients import (integrated_gradients, predict_probabilities,
+                                     select_confident, uniform_baseline)
+from src.interpret.windows import Windows, hot_spot_windows, load_windows, save_windows
+from src.train.checkpoints import save_checkpoint
 from src.config import AttributeConfig, BassetConfig, config_to_dict
-from src.data import build_sequence_datasets
-from src.encoding import codes_to_one_hot, encode_codes
+from src.data.datasets import build_sequence_datasets
+from src.data.encoding import codes_to_one_hot, encode_codes
 from src.errors import InputError
-from src.networks import build_model, register_model
+from src.models import build_model
+from src.models.registry import register_model
 
 TINY_CONVNET = {"channels": [8, 8, 8, 8], "dilations": [2], "residual_width": 8, "embed_dim": 8,
                 "feedforward_dim": 8, "dropout": 0.0}

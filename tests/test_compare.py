@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import auc, precision_recall_curve, roc_auc_score
 
 import Compare
-from src.metrics import to_markdown
+from src.report.comparison import to_markdown
 from src.runs import run_label
 
 

@@ -6,9 +6,10 @@ import torch
 
 from conftest import random_sequences, write_dataset
 from src.config import SequenceDataConfig
-from src.data import (OneHotDataset, augment_rows, build_sequence_datasets, load_split_indices,
-                      make_loader, read_sequence_table, split_paths, write_split_indices)
-from src.encoding import one_hot_encode, reverse_complement
+from src.data.datasets import OneHotDataset, build_sequence_datasets, make_loader
+from src.data.sequences import read_sequence_table
+from src.data.splits import augment_rows, load_split_indices, split_paths, write_split_indices
+from src.data.encoding import one_hot_encode, reverse_complement
 from src.errors import InputError
 
 
@@ -34,7 +35,7 @@ def test_bad_tables_name_line_and_fix(tmp_path, text, message):
     with pytest.raises(InputError, match=message):
         table = read_sequence_table(write_csv(tmp_path, text))
         # letters are checked when the sequences are encoded
-        from src.encoding import encode_codes
+        from src.data.encoding import encode_codes
 
         encode_codes(table.sequences, 10, source=str(table.path), describe_row=table.describe_row)
 

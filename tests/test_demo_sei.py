@@ -7,15 +7,16 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from src import demo_sei
-from src.demo import IR_MOTIFS, NON_IR_MOTIFS
-from src.sei import Sei, load_sei, write_demo_sei
-from src.sei_targets import parse_target_names
+import src.demo.sei as demo_sei
+from src.demo.data import IR_MOTIFS, NON_IR_MOTIFS
+from src.demo.sei import write_demo_sei
+from src.models.sei import Sei, load_sei
+from src.models.sei_targets import parse_target_names
 
 
 @pytest.fixture(scope="module")
 def motifs():
-    from src.motifs import load_jaspar
+    from src.interpret.motifs import load_jaspar
 
     return {m.matrix_id: m for m in load_jaspar("JASPAR2024")}
 

@@ -36,14 +36,16 @@ from sei_feature_fixtures import write_feature_folder
 
 import distributed_worker as worker
 import LR
-from src.checkpoints import load_model, read_checkpoint
+from src.train.checkpoints import load_model, read_checkpoint
 from src.config import PreprocessConfig
-from src.data import SPLITS, make_loader
-from src.encoding import one_hot_encode, reverse_complement
-from src.features import BalancedSampler
-from src.sei import Sei, load_sei, write_official_checkpoint
-from src.sei_features import MARKER, PARTIAL_DIR, run_preprocess
-from src.training import make_accelerator
+from src.data.datasets import make_loader
+from src.data.splits import SPLITS
+from src.data.encoding import one_hot_encode, reverse_complement
+from src.features.files import BalancedSampler
+from src.models.sei import Sei, load_sei, write_official_checkpoint
+from src.features.extract import PARTIAL_DIR, run_preprocess
+from src.features.files import MARKER
+from src.train.loop import make_accelerator
 
 pytestmark = pytest.mark.skipif(
     not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),

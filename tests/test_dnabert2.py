@@ -23,10 +23,12 @@ import torch
 from conftest import random_sequences, write_dataset
 
 import DNABert2
-import src.dnabert2 as dnabert2
-from src.checkpoints import load_model, read_checkpoint
+import src.models.dnabert2 as dnabert2
 from src.config import DNABert2Config
+from src.data.tokens import build_tokenized_datasets
+from src.demo.dnabert2 import make_tiny_model
 from src.errors import InputError
+from src.train.checkpoints import load_model, read_checkpoint
 
 COMPLEMENT = str.maketrans("ACGTacgt", "TGCAtgca")
 MOTIF = "TTGACGCAGGTCA"
@@ -40,7 +42,7 @@ def rc(sequence: str) -> str:
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("models") / "tiny-bert"
-    return dnabert2.make_tiny_model(folder, random_sequences(200, 100, seed=3), vocab_size=64,
+    return make_tiny_model(folder, random_sequences(200, 100, seed=3), vocab_size=64,
                                     hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                     intermediate_size=32, max_position_embeddings=128)
 
@@ -170,7 +172,7 @@ def test_freeze_trains_only_the_head_and_resumes(tmp_path, tiny_model, data_dir,
     initial = capture_initial_state(monkeypatch)
 
     # interrupt after the first epoch's last.pt, as a killed job would
-    import src.training as training
+    import src.train.loop as training
 
     save_progress = training._save_progress
 
@@ -225,8 +227,7 @@ def test_tokenised_once_in_batches_matching_per_sequence_tokenisation(tiny_model
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(cls, "__call__", counting)
-    config._runtime["tokenizer"] = tokenizer
-    datasets = dnabert2.build_tokenized_datasets(config, ("train", "valid", "test"))
+    datasets = build_tokenized_datasets(config, tokenizer, ("train", "valid", "test"))
     assert calls == [128, 16, 16]  # one batched call per split (rows + reverse complements)
     table = pd.read_csv(data_dir / "final_data.csv").set_index("header")
     for split, dataset in datasets.items():
@@ -247,7 +248,7 @@ def test_tokenised_once_in_batches_matching_per_sequence_tokenisation(tiny_model
 def test_long_sequences_are_truncated_and_counted(tiny_model, data_dir, capfd):
     config = DNABert2Config(data_path=str(data_dir), model_name_or_path=str(tiny_model),
                             max_length=8, results_path="unused", seed=7)
-    dataset = dnabert2.build_tokenized_datasets(config, ("test",))["test"]
+    dataset = build_tokenized_datasets(config, dnabert2.load_tokenizer(tiny_model), ("test",))["test"]
     assert dataset.n_truncated == len(dataset) == 16
     tokenizer = dnabert2.load_tokenizer(tiny_model)
     ids = dataset.inputs["input_ids"]
@@ -515,7 +516,8 @@ def test_new_head_is_seeded_by_the_config(tiny_model):
     def head(seed):
         config = DNABert2Config(model_name_or_path=str(tiny_model), results_path="unused",
                                 seed=seed)
-        state = dnabert2.new_model(config, Namespace(freeze=False)).state_dict()
+        prepared = dnabert2.DNABert2Prepared(folder=tiny_model)
+        state = dnabert2.new_model(config, Namespace(freeze=False), prepared).state_dict()
         return state["model.classifier.weight"]
 
     torch.manual_seed(123)

@@ -12,10 +12,10 @@ import torch
 from conftest import random_sequences, write_dataset
 
 import FSei as fsei_script
-from src.checkpoints import load_model
+from src.train.checkpoints import load_model
 from src.config import FSeiConfig, load_config
-from src.sei import FSei, Sei, new_fsei, write_official_checkpoint
-from src.training import build_optimizer
+from src.models.sei import FSei, Sei, new_fsei, write_official_checkpoint
+from src.train.loop import build_optimizer
 
 CHANNELS = [4, 6, 8]
 

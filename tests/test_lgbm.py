@@ -20,8 +20,8 @@ import LGBM
 import Plot_importance
 from sei_feature_fixtures import (N_FEATURES, SIGNAL, SIGNAL_ASSAYS, SIZES, feature_names,
                                   write_feature_folder, write_json)
-from src.boosting import SEARCH_SPACE
-from src.features import importance_table
+from src.config import LGBM_SEARCH_SPACE as SEARCH_SPACE
+from src.features.importance import importance_table
 
 SETTINGS = {"n_estimators": 300, "early_stopping_round": 8, "learning_rate": 0.1,
             "num_leaves": 8, "max_depth": 4, "feature_fraction": 0.8, "bagging_fraction": 0.9,
@@ -168,6 +168,7 @@ def test_bad_feature_file_is_a_clear_error(features, tmp_path, capsys):
 def test_importance_barplot(trained, tmp_path, capsys):
     lr_run = tmp_path / "LR" / "LR_20250101-000000"
     lr_run.mkdir(parents=True)
+    (lr_run / "config.json").write_text("{}")  # what makes a folder a run folder
     weights = np.linspace(-0.5, 0.5, N_FEATURES)
     for column, (_, weight) in SIGNAL.items():
         weights[column] = weight / 2

@@ -22,11 +22,11 @@ from sklearn.metrics import roc_auc_score
 import LR
 from sei_feature_fixtures import (N_FEATURES, SIGNAL, SIGNAL_ASSAYS, SIZES, feature_names,
                                   write_feature_folder, write_json)
-from src.checkpoints import load_model
+from src.train.checkpoints import load_model
 from src.config import LRConfig, load_config
 from src.errors import InputError
-from src.features import BalancedSampler, load_feature_datasets, load_feature_split
-from src.linear import LogisticRegression
+from src.features.files import BalancedSampler, load_feature_datasets, load_feature_split
+from src.models.linear import LogisticRegression
 
 SETTINGS = {"max_epochs": 10, "warmup_steps": 1, "warmup_begin_lr": 0.03, "max_lr": 0.3,
             "final_lr": 0.03, "batch_size": 100, "epochs_to_check_loss": 1,
@@ -67,11 +67,11 @@ def features(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, features) -> Path:
     """One LR.py -n -t -e run on the synthetic features; returns its run folder."""
-    import src.training
+    import src.train.loop
 
     folder = tmp_path_factory.mktemp("lr")
     with pytest.MonkeyPatch.context() as patch:  # per-epoch loss plots: slow, not ours to test
-        patch.setattr(src.training, "plot_loss", lambda *args, **kwargs: None)
+        patch.setattr(src.train.loop, "plot_loss", lambda *args, **kwargs: None)
         assert run_main(["--json", write_config(folder, features), "-n", "-t", "-e"]) == 0
     (run,) = run_folders(folder / "results")
     return run
@@ -313,16 +313,16 @@ def test_balanced_sampler_draws_both_classes_equally():
 
 def test_resume_with_balanced_sampler_matches_uninterrupted_run(features, tmp_path, monkeypatch):
     """imbalanced_data + --resume: the resumed run ends with the uninterrupted run's weights."""
-    import src.training
+    import src.train.loop
 
     settings = {"max_epochs": 5, "counter_for_early_stop_threshold": 10, "imbalanced_data": True}
     full = tmp_path / "full"
     full.mkdir()
-    monkeypatch.setattr(src.training, "plot_loss", lambda *args, **kwargs: None)  # speed only
+    monkeypatch.setattr(src.train.loop, "plot_loss", lambda *args, **kwargs: None)  # speed only
     assert run_main(["--json", write_config(full, features, **settings), "-n", "-t"]) == 0
     (full_run,) = run_folders(full / "results")
 
-    original = src.training._train_one_epoch
+    original = src.train.loop._train_one_epoch
 
     def interrupted(model, loader, optimizer, loss_function, accelerator, config, epoch):
         if epoch == 3:
@@ -331,9 +331,9 @@ def test_resume_with_balanced_sampler_matches_uninterrupted_run(features, tmp_pa
 
     part = tmp_path / "part"
     part.mkdir()
-    monkeypatch.setattr(src.training, "_train_one_epoch", interrupted)
+    monkeypatch.setattr(src.train.loop, "_train_one_epoch", interrupted)
     assert run_main(["--json", write_config(part, features, **settings), "-n", "-t"]) == 130
-    monkeypatch.setattr(src.training, "_train_one_epoch", original)
+    monkeypatch.setattr(src.train.loop, "_train_one_epoch", original)
     (part_run,) = run_folders(part / "results")
     assert run_main(["--resume", part_run]) == 0
     for name in ("last.pt", "best.pt"):

@@ -1,4 +1,4 @@
-"""Reproduce.py / src.pipeline: the demo sequence end to end on a tiny demo, skipping finished
+"""Reproduce.py / src.pipeline and src.demo.steps: the demo sequence end to end on a tiny demo, skipping finished
 steps, resuming an interrupted run, and the errors for missing inputs and failed steps."""
 
 import json
@@ -9,12 +9,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import Attribute
+import Basset
+import Compare
+import ConvNet
+import DNABert2
+import FSei
+import LGBM
+import LR
+import Make_demo_data
+import Plot_importance
+import Preprocess_data_to_numpy as Preprocess
 import Reproduce
 from conftest import ROOT
 from src.errors import InputError
-from src.pipeline import (DemoSizes, in_process_runner, run_steps, study_steps, summary,
-                          training_runs)
-from src.sei_targets import read_target_names
+from src.demo.steps import DemoSizes, demo_input_steps
+from src.models.sei_targets import read_target_names
+from src.pipeline.steps import run_steps
+from src.pipeline.study import study_steps, summary
+from src.runs import is_training_run, run_folders
 
 LENGTH = 440  # ConvNet needs at least 424 bp
 SIZES = DemoSizes(n_sequences=300, length=LENGTH, positive_fraction=0.4,
@@ -66,11 +79,36 @@ def tiny_configs(root: Path) -> Path:
     return folder
 
 
+def in_process_runner(command: list[str]) -> int:
+    """Call a script's `main(argv)` in this process (no interpreter start-up)."""
+    module = {"Make_demo_data.py": Make_demo_data, "Preprocess_data_to_numpy.py": Preprocess,
+              "DNABert2.py": DNABert2, "FSei.py": FSei, "LR.py": LR, "LGBM.py": LGBM,
+              "Plot_importance.py": Plot_importance, "Basset.py": Basset, "ConvNet.py": ConvNet,
+              "Attribute.py": Attribute, "Compare.py": Compare}[command[0]]
+    try:
+        module.main(command[1:])
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 1
+    return 0
+
+
+def training_runs(results_path) -> list[Path]:
+    return [run for run in run_folders(results_path) if is_training_run(run)]
+
+
+def demo_steps(json_dir):
+    """The demo's steps with the tiny sizes, then the study's."""
+    steps, made_by = demo_input_steps(json_dir, SIZES)
+    pipeline = study_steps(json_dir, made_by=made_by)
+    pipeline.steps[:0] = steps
+    return pipeline
+
+
 @pytest.fixture(scope="module")
 def tiny_demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("reproduce")
     json_dir = tiny_configs(root)
-    pipeline = study_steps(json_dir, demo=SIZES)
+    pipeline = demo_steps(json_dir)
     calls = []
 
     def runner(command):
@@ -139,33 +177,31 @@ def test_a_second_run_skips_every_step(tiny_demo):
     def refuse(command):
         raise AssertionError(f"ran {command}")
 
-    status = run_steps(study_steps(json_dir, demo=SIZES).steps, runner=refuse, log=lambda m: None)
+    status = run_steps(demo_steps(json_dir).steps, runner=refuse, log=lambda m: None)
     assert set(status.values()) == {"done"}
 
 
-def test_an_interrupted_training_run_is_resumed(tiny_demo):
-    root, json_dir, _, _, _ = tiny_demo
-    (run,) = training_runs(root / "results" / "Basset")
-    (run / "predictions.csv").rename(run / "predictions.old")  # as if stopped before -e
+def test_an_interrupted_training_run_is_resumed(tmp_path):
+    json_dir = tiny_configs(tmp_path)  # a study of its own: the shared one stays as it is
+    steps = demo_steps(json_dir).steps
+    run_steps(steps, only=["demo data", "Basset"], runner=in_process_runner, log=lambda m: None)
+    (run,) = training_runs(tmp_path / "results" / "Basset")
+    (run / "predictions.csv").unlink()  # as if stopped before -e
     calls = []
 
     def runner(command):
         calls.append(command)
         return in_process_runner(command)
 
-    try:
-        status = run_steps(study_steps(json_dir, demo=SIZES).steps, only=["Basset"],
-                           runner=runner, log=lambda m: None)
-        assert calls == [["Basset.py", "--resume", str(run), "-e"]]
-        assert status["Basset"] == "ran" and (run / "predictions.csv").is_file()
-        assert training_runs(root / "results" / "Basset") == [run]  # no new run folder
-    finally:
-        (run / "predictions.old").unlink(missing_ok=True)
+    status = run_steps(steps, only=["Basset"], runner=runner, log=lambda m: None)
+    assert calls == [["Basset.py", "--resume", str(run), "-e"]]
+    assert status["Basset"] == "ran" and (run / "predictions.csv").is_file()
+    assert training_runs(tmp_path / "results" / "Basset") == [run]  # no new run folder
 
 
 def test_failed_step_and_missing_inputs(tmp_path, capsys):
     json_dir = tiny_configs(tmp_path)
-    steps = study_steps(json_dir, demo=SIZES).steps
+    steps = demo_steps(json_dir).steps
     with pytest.raises(InputError, match="step demo data failed .exit status 3"):
         run_steps(steps, runner=lambda command: 3, log=lambda m: None)
     # without the demo steps the data, weights and model must be there: one message lists all
@@ -186,10 +222,10 @@ def test_failed_step_and_missing_inputs(tmp_path, capsys):
     fsei = json.loads((json_dir / "FSei.json").read_text())
     (json_dir / "FSei.json").write_text(json.dumps({**fsei, "sei_path": "other/sei.pth"}))
     with pytest.raises(InputError, match="give both the same sei_path"):
-        study_steps(json_dir, demo=SIZES)
+        demo_steps(json_dir)
     (json_dir / "FSei.json").write_text(json.dumps(fsei))
     bad = json.loads((json_dir / "LR_HM.json").read_text())
     bad["feature_set"] = "TF"
     (json_dir / "LR_HM.json").write_text(json.dumps(bad))
     with pytest.raises(InputError, match="LR_HM.json: feature_set is 'TF'"):
-        study_steps(json_dir, demo=SIZES)
+        demo_steps(json_dir)

@@ -17,18 +17,12 @@ from conftest import ROOT, random_sequences, write_dataset
 
 import Preprocess_data_to_numpy as script
 from src.config import PreprocessConfig
-from src.data import SPLITS
-from src.encoding import one_hot_encode, reverse_complement
+from src.data.splits import SPLITS
+from src.data.encoding import one_hot_encode, reverse_complement
 from src.errors import InputError
-from src.sei import Sei, load_sei, write_official_checkpoint
-from src.sei_features import (
-    MARKER,
-    SplitWriter,
-    extract_rows,
-    prepare,
-    run_preprocess,
-    shard_range,
-)
+from src.models.sei import Sei, load_sei, write_official_checkpoint
+from src.features.extract import prepare, SplitWriter, extract_rows, run_preprocess, shard_range
+from src.features.files import MARKER
 
 NAMES = ["HepG2 | CTCF | ID:1", "K562 | H3K27ac | ID:2", "A549 | DNase | ID:3",
          "HeLa | REST | ID:4", "GM12878 | H3K4me3 | ID:5", "Liver | ATAC-seq | ID:6",
@@ -211,7 +205,7 @@ def test_script_errors_name_the_problem(inputs, tmp_path, capsys):
 
 
 def test_demo_sei_is_in_the_official_format(tmp_path):
-    # a small training set: src.demo_sei's own tests check what the training gives
+    # a small training set: src.demo.sei's own tests check what the training gives
     script.main(["--make-demo-sei", str(tmp_path), "--length", "700", "--demo-sei-sequences", "200"])
     state = torch.load(tmp_path / "sei.pth", weights_only=True)
     assert all(key.startswith("module.model.") for key in state)
@@ -229,7 +223,7 @@ MEMORY_PROBE = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, sys.argv[1])
     from src.config import PreprocessConfig
-    from src.sei_features import run_preprocess
+    from src.features.extract import run_preprocess
     for folder in sys.argv[2:]:  # the small dataset first, then the large one
         root = Path(folder)
         run_preprocess(PreprocessConfig(
@@ -244,7 +238,7 @@ MEMORY_PROBE = textwrap.dedent("""
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc")
 def test_peak_memory_does_not_grow_with_the_number_of_sequences(tmp_path):
     """Peak RSS of one process after the features of 800 and then of 8,000 sequences."""
-    from src.sei_targets import demo_target_names
+    from src.demo.sei import demo_target_names
 
     n_targets = 1000
     torch.manual_seed(0)

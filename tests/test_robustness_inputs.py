@@ -520,7 +520,7 @@ def test_damaged_saved_windows(ws, capsys, problem):
     """Attribute.py -b on the windows that an earlier -i saved, damaged since."""
     import pandas as pd
 
-    from src.attribution import WINDOW_COLUMNS, Windows, save_windows
+    from src.interpret.windows import WINDOW_COLUMNS, Windows, save_windows
 
     folder, configs = ws
     run = folder / "results" / "Basset" / "Basset_run"

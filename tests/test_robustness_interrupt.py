@@ -26,9 +26,10 @@ import Basset
 import Preprocess_data_to_numpy as Preprocess
 from conftest import random_sequences, write_dataset
 from robustness_fixtures import SEI_NAMES, TINY_BASSET, run_main
-from src.checkpoints import read_checkpoint
-from src.data import SPLITS
-from src.sei_features import MARKER, PARTIAL_DIR, feature_paths
+from src.train.checkpoints import read_checkpoint
+from src.data.splits import SPLITS
+from src.features.extract import PARTIAL_DIR
+from src.features.files import MARKER, feature_paths
 
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "SIGKILL") or "fork" not in multiprocessing.get_all_start_methods(),
@@ -145,7 +146,7 @@ def test_training_killed_mid_epoch_resumes_after_the_last_completed_epoch(tmp_pa
 # --- Preprocess_data_to_numpy.py ---------------------------------------------------------------
 
 def _preprocess_inputs(root: Path) -> Path:
-    from src.sei import Sei, write_official_checkpoint
+    from src.models.sei import Sei, write_official_checkpoint
 
     sequences = random_sequences(300, 200, seed=8)
     labels = (np.arange(300) % 3 == 0).astype(int).tolist()

@@ -19,17 +19,18 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from src.checkpoints import read_checkpoint, save_checkpoint
-from src.config import (AttributeConfig, BassetConfig, ConvNetConfig, DNABert2Config,
-                        FSeiConfig, LGBMConfig, LRConfig, PreprocessConfig, load_config)
-from src.data import SPLITS, load_split_indices, read_sequence_table, split_paths
-from src.encoding import LETTERS, encode_codes
+from src.train.checkpoints import read_checkpoint, save_checkpoint
+from src.config import (AttributeConfig, BassetConfig, ConvNetConfig, DNABert2Config, FSeiConfig,
+                        LGBMConfig, LRConfig, PreprocessConfig, load_config)
+from src.data.sequences import read_sequence_table
+from src.data.splits import SPLITS, load_split_indices, split_paths
+from src.data.encoding import LETTERS, encode_codes
 from src.errors import InputError
-from src.features import open_feature_data, read_targets
-from src.motifs import read_meme
-from src.networks import build_model
+from src.features.files import open_feature_data, read_targets
+from src.interpret.motifs import read_meme
+from src.models import build_model
 from src.runs import read_predictions
-from src.sei_targets import read_target_names
+from src.models.sei_targets import read_target_names
 
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,

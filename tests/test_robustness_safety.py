@@ -4,7 +4,7 @@
   (read from the syntax tree of every .py file of the project, tests included); project code
   does not even import pickle, and passes `trust_remote_code` only from a config.
 * A checkpoint that carries a model's own Python code cannot run it by itself: `build_model`
-  refuses it unless the caller allows it (`allow_remote_code`, which DNABert2.py grants when its
+  refuses it unless the caller allows it (`allow_remote_code=True`, which DNABert2.py passes when its
   JSON says `trust_remote_code: true`).
 * Names that come from configs or checkpoints cannot point outside their folder.
 * A loss, validation loss or weights that become inf/NaN stop training with the epoch (and
@@ -109,8 +109,8 @@ def test_nothing_is_ever_unpickled_and_remote_code_comes_from_a_config():
 
 
 def test_one_safe_loader_reads_every_pytorch_file():
-    """torch.load appears once in the project code: in src.checkpoints.safe_torch_load, which
-    the Sei, DNABERT-2 and checkpoint readers use."""
+    """torch.load appears once in the project code: in src.io.safe_torch_load, which the Sei,
+    DNABERT-2 and checkpoint readers use."""
     calls = []
     for path in python_files():
         if path.relative_to(ROOT).parts[0] == "tests":
@@ -118,8 +118,8 @@ def test_one_safe_loader_reads_every_pytorch_file():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and _dotted(node.func) == "torch.load":
                 calls.append(str(path.relative_to(ROOT)))
-    assert calls == ["src/checkpoints.py"], calls
-    for module in ("src/sei.py", "src/dnabert2.py", "src/checkpoints.py"):
+    assert calls == ["src/io.py"], calls
+    for module in ("src/models/sei.py", "src/models/dnabert2.py", "src/train/checkpoints.py"):
         assert "safe_torch_load(" in (ROOT / module).read_text()
 
 
@@ -146,9 +146,8 @@ def _code_folders_mentioning(text: str) -> list[Path]:
 
 
 def test_checkpoint_code_runs_only_when_the_caller_allows_it(tmp_path, capsys):
-    from src.checkpoints import load_model, save_checkpoint
-    from src.dnabert2 import allow_remote_code
-    from src.networks import build_model
+    from src.models import build_model
+    from src.train.checkpoints import load_model, save_checkpoint
 
     marker = tmp_path / "code_ran"
     architecture = _remote_architecture(marker)
@@ -158,8 +157,8 @@ def test_checkpoint_code_runs_only_when_the_caller_allows_it(tmp_path, capsys):
         build_model("DNABERT2", architecture)
     assert not marker.exists() and not _code_folders_mentioning(str(marker))
 
-    with allow_remote_code():  # what DNABert2.py does when its JSON trusts the code
-        model = build_model("DNABERT2", architecture)
+    # what DNABert2.py does when its JSON trusts the code
+    model = build_model("DNABERT2", architecture, allow_remote_code=True)
     assert marker.exists(), "the allowed code should have run"
     assert type(model.model).__name__ == "Classifier"
 
@@ -178,22 +177,22 @@ def test_checkpoint_code_runs_only_when_the_caller_allows_it(tmp_path, capsys):
 @pytest.mark.parametrize("name", ["../evil.json", "/tmp/evil.json", ".", "..", "a\\..\\b", "",
                                   "sub/tokenizer.json"])
 def test_checkpoint_file_names_stay_in_their_folder(tmp_path, name):
-    from src.dnabert2 import allow_remote_code, tokenizer_from_files
-    from src.networks import build_model
+    from src.models import build_model
+    from src.models.dnabert2 import tokenizer_from_files
 
     with pytest.raises(InputError, match="bad name"):
         tokenizer_from_files({name: "{}"}, "test checkpoint")
     architecture = _remote_architecture(tmp_path / "never")
     architecture["remote_code"] = {name or "x": "print('never')"}
-    with allow_remote_code(), pytest.raises(InputError, match="not a plain .py file name"):
-        build_model("DNABERT2", architecture)
+    with pytest.raises(InputError, match="not a plain .py file name"):
+        build_model("DNABERT2", architecture, allow_remote_code=True)
     assert not (Path(tempfile.gettempdir()) / "evil.json").exists()
 
 
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(result=st.text(max_size=12))
 def test_attribute_result_folder_stays_in_the_run_folder(result):
-    from src.attribution import output_folder
+    from src.interpret.attribute import output_folder
 
     model = Path("/runs/FSei_1/best.pt")
     try:
@@ -222,7 +221,7 @@ def test_run_folders_are_made_inside_their_results_folder(tmp_path, name):
 def test_config_values_that_name_files_are_checked(tmp_path, cls, key, value):
     """Config values that become parts of file names are a fixed set or a plain name."""
     import src.config as config_module
-    from src.attribution import output_folder
+    from src.interpret.attribute import output_folder
 
     settings_ = {key: value, **({"features_path": "f"} if key == "feature_set" else {})}
     path = tmp_path / "c.json"

@@ -1,4 +1,4 @@
-"""Motif scanning (src.scanning) and enrichment statistics (src.enrichment).
+"""Motif scanning (src.interpret.scanning) and enrichment statistics (src.interpret.enrichment).
 
 The batched scanner is checked against a naive scorer written here from the window strings (one
 window, one motif, one offset at a time; the minus strand by scanning the reverse-complement
@@ -10,12 +10,12 @@ import math
 import numpy as np
 import pytest
 
-from src.encoding import IUPAC_BASES, reverse_complement
-from src.enrichment import format_table, motif_enrichment, two_proportion_ztest
+from src.data.encoding import IUPAC_BASES, reverse_complement
+from src.interpret.enrichment import format_table, motif_enrichment, two_proportion_ztest
 from src.errors import InputError
-from src.motifs import Motif
-from src.scanning import (best_attainable_score, encode_windows, log_odds_matrix,
-                          prepare_motifs, scan_windows, score_threshold_for_pvalue)
+from src.interpret.motifs import Motif
+from src.interpret.scanning import (best_attainable_score, encode_windows, log_odds_matrix,
+                                    prepare_motifs, scan_windows, score_threshold_for_pvalue)
 
 BACKGROUND = np.array([0.3, 0.2, 0.2, 0.3])
 BASE = {"A": 0, "C": 1, "G": 2, "T": 3}

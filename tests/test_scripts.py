@@ -41,7 +41,7 @@ def run_main(script, argv):
 @pytest.fixture(scope="module")
 def convnet_data(tmp_path_factory):
     """ConvNet needs at least 424 bp: a small 440 bp demo set."""
-    from src.demo import DemoSettings, generate_demo
+    from src.demo.data import DemoSettings, generate_demo
 
     return generate_demo(tmp_path_factory.mktemp("demo440"),
                          DemoSettings(n_sequences=300, length=440, seed=2))
@@ -129,7 +129,7 @@ LEARNER = {"CNN1filters": 32, "CNN1filterSize": 13, "CNN1poolSize": 10, "CNN1pad
 
 def test_demo_data_is_learnable_by_a_tiny_model(tmp_path_factory):
     """A small Basset trained for a few epochs on demo data reaches test AUROC > 0.9."""
-    from src.demo import DemoSettings, generate_demo
+    from src.demo.data import DemoSettings, generate_demo
 
     data = generate_demo(tmp_path_factory.mktemp("learnable"),
                          DemoSettings(n_sequences=2400, length=200, seed=1))
@@ -143,8 +143,8 @@ def test_demo_data_is_learnable_by_a_tiny_model(tmp_path_factory):
 
 
 def test_demo_generator_format_and_refusal_to_overwrite(demo_dir):
-    from src.data import read_sequence_table
-    from src.demo import DemoSettings, generate_demo
+    from src.data.sequences import read_sequence_table
+    from src.demo.data import DemoSettings, generate_demo
     from src.errors import InputError
 
     table = read_sequence_table(demo_dir / "final_data.csv")

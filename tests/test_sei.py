@@ -12,24 +12,13 @@ import torch
 from conftest import REFERENCE
 from scipy.interpolate import splev
 
-from src.encoding import one_hot_encode, reverse_complement
+from src.data.encoding import one_hot_encode, reverse_complement
 from src.errors import InputError
-from src.sei import (
-    OFFICIAL_PREFIX,
-    BSplineTransformation,
-    FSei,
-    Sei,
-    SeiTrunk,
-    bspline_basis,
-    load_sei,
-    load_trunk_weights,
-    read_official_state_dict,
-    sei_from_state_dict,
-    strip_official_prefix,
-    to_official_state_dict,
-    write_official_checkpoint,
-)
-from src.sei_targets import classify_target, parse_target_names, read_target_names
+from src.models.sei import (OFFICIAL_PREFIX, BSplineTransformation, FSei, Sei, SeiTrunk,
+                            bspline_basis, load_sei, load_trunk_weights, read_official_state_dict,
+                            sei_from_state_dict, strip_official_prefix, to_official_state_dict,
+                            write_official_checkpoint)
+from src.models.sei_targets import classify_target, parse_target_names, read_target_names
 
 LAYOUT = REFERENCE / "sei_state_dict_layout.tsv"
 REFERENCE_NPZ = REFERENCE / "sei_reference.npz"

@@ -8,15 +8,17 @@ import torch
 from sklearn.metrics import auc, precision_recall_curve, roc_auc_score
 from torch import nn
 
-from src import training
-from src.checkpoints import atomic_torch_save, load_model, read_checkpoint, save_checkpoint
+import src.train.loop as training
+from src.io import atomic_torch_save
+from src.train.checkpoints import load_model, read_checkpoint, save_checkpoint
 from src.config import BassetConfig, TrainingConfig
-from src.data import OneHotDataset, make_loader
+from src.data.datasets import OneHotDataset, make_loader
 from src.errors import InputError
 from src.metrics import binary_metrics
-from src.networks import build_model, register_model
+from src.models import build_model
+from src.models.registry import register_model
 from src.runs import Run
-from src.training import fit, make_accelerator, predict, scheduled_lr
+from src.train.loop import fit, make_accelerator, predict, scheduled_lr
 
 
 @register_model("TinyTestNet")

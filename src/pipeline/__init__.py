@@ -1,0 +1,1 @@
+"""The study as one list of steps (Reproduce.py, `make paper`)."""

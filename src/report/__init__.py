@@ -1,0 +1,1 @@
+"""Reporting: figures, and runs compared with each other and with the published numbers."""

@@ -1,0 +1,1 @@
+"""Training: the one loop, the model scripts' workflow and specs, checkpoints, and LightGBM."""
