@@ -77,8 +77,9 @@ def resolve_config(args: argparse.Namespace):
     """The JSON config (or the defaults) with the flags given on the command line on top."""
     from src.config import AttributeConfig, config_with_flags
 
-    return config_with_flags(AttributeConfig, args.json, DEFAULT_JSON, {
-        f"--{flag.replace('_', '-')}": (key, getattr(args, flag)) for flag, key in OVERRIDES.items()})
+    flags = {f"--{flag.replace('_', '-')}": (key, getattr(args, flag))
+             for flag, key in OVERRIDES.items()}
+    return config_with_flags(AttributeConfig, args.json, DEFAULT_JSON, flags)
 
 
 def main(argv=None):

@@ -3,7 +3,7 @@
     python Compare.py results/FSei results/LR/ALL results/ConvNet --out results/comparison
 """
 
-from src.cli import script_parser, run_cli
+from src.cli import run_cli, script_parser
 
 EXAMPLES = """examples:
   python Compare.py results/FSei results/ConvNet results/Basset --out results/comparison
@@ -29,8 +29,13 @@ def main(argv=None):
 def compare(args):
     from pathlib import Path
 
-    from src.report.comparison import FIGURE_FILE, MARKDOWN_FILE, TABLE_FILE, compare_runs, \
-        to_markdown
+    from src.report.comparison import (
+        FIGURE_FILE,
+        MARKDOWN_FILE,
+        TABLE_FILE,
+        compare_runs,
+        to_markdown,
+    )
 
     table = compare_runs(args.runs, args.out, args.labels)
     out = Path(args.out)

@@ -19,11 +19,13 @@ metrics.json, importance.csv, importance_distribution.png, and a row in results_
 """.format(space=", ".join(f"{k} [{v[0]}, {v[1]}]" for k, v in LGBM_SEARCH_SPACE.items()))
 
 
+DESCRIPTION = ("LightGBM binary classifier on the Sei outputs written by "
+               "Preprocess_data_to_numpy.py (features_path + feature_set in the JSON); trains on "
+               "the train split, stops early on the valid split, evaluates on the test split.")
+
+
 def main(argv=None):
-    parser = script_parser(
-        "LGBM.py", "LightGBM binary classifier on the Sei outputs written by "
-        "Preprocess_data_to_numpy.py (features_path + feature_set in the JSON); trains on the "
-        "train split, stops early on the valid split, evaluates on the test split.", EXAMPLES)
+    parser = script_parser("LGBM.py", DESCRIPTION, EXAMPLES)
     parser.add_argument("--json", default="json/LGBM.json", metavar="PATH",
                         help="JSON config (feature files, LightGBM parameters, search settings)")
     parser.add_argument("-o", "--optimize", action="store_true",

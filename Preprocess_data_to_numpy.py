@@ -79,8 +79,9 @@ def resolve_config(args):
     """The JSON config (or the defaults) with the command-line flags applied and checked."""
     from src.config import PreprocessConfig, config_with_flags
 
-    return config_with_flags(PreprocessConfig, args.json, DEFAULT_JSON, {
-        f"--{flag.replace('_', '-')}": (key, getattr(args, flag)) for flag, key in OVERRIDES.items()})
+    flags = {f"--{flag.replace('_', '-')}": (key, getattr(args, flag))
+             for flag, key in OVERRIDES.items()}
+    return config_with_flags(PreprocessConfig, args.json, DEFAULT_JSON, flags)
 
 
 def main(argv=None):

@@ -27,8 +27,14 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.data.datasets import OneHotDataset  # noqa: E402
-from src.data.encoding import (ALPHABET, IUPAC_BASES, IUPAC_COMPLEMENT, codes_to_one_hot,
-                               encode_codes, reverse_complement_codes)  # noqa: E402
+from src.data.encoding import (
+    ALPHABET,
+    IUPAC_BASES,
+    IUPAC_COMPLEMENT,
+    codes_to_one_hot,
+    encode_codes,  # noqa: E402
+    reverse_complement_codes,
+)
 
 
 def random_sequences(n: int, length: int, seed: int = 0) -> list[str]:

@@ -42,11 +42,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from src.config import FSeiConfig, PreprocessConfig  # noqa: E402
-from src.data.splits import SplitRows  # noqa: E402
 from src.data.encoding import one_hot_encode  # noqa: E402
-from src.models.sei import FSei, Sei  # noqa: E402
-from src.features.extract import PreparedData, SplitWriter, extract_rows  # noqa: E402
+from src.data.splits import SplitRows  # noqa: E402
 from src.demo.sei import demo_target_names  # noqa: E402
+from src.features.extract import PreparedData, SplitWriter, extract_rows  # noqa: E402
+from src.models.sei import FSei, Sei  # noqa: E402
 from src.models.sei_targets import parse_target_names
 
 

@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from src.data.encoding import ALPHABET, reverse_complement  # noqa: E402
 from src.data.tokens import TokenizedDataset, tokenize_sequences  # noqa: E402
 from src.demo.dnabert2 import make_tiny_model
 from src.models.dnabert2 import load_tokenizer
-from src.data.encoding import ALPHABET, reverse_complement  # noqa: E402
 
 
 def random_sequences(n: int, length: int, seed: int = 0) -> list[str]:

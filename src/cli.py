@@ -75,6 +75,28 @@ def check_model_flags(args: argparse.Namespace) -> None:
         args.json = args.default_json
 
 
+def model_examples(script: str, model: str, results: str) -> str:
+    """The three usual commands of a model script: train + evaluate, evaluate, resume."""
+    return (f"examples:\n"
+            f"  python {script} --json json/{script[:-3]}.json -n -t -e     train a new model, "
+            f"evaluate on test\n"
+            f"  python {script} -m {results}/{model}_<time>/best.pt -e   evaluate a trained model\n"
+            f"  python {script} --resume {results}/{model}_<time>        continue an interrupted "
+            f"run\n")
+
+
+def model_script(model: str, description: str):
+    """`main(argv)` of a model script with only the shared flags (Basset.py, ConvNet.py)."""
+    script = f"{model}.py"
+
+    def main(argv=None):
+        parser = model_parser(script, description, f"json/{model}.json",
+                              model_examples(script, model, f"results/{model}"))
+        run_model_cli(model, parser.parse_args(argv))
+
+    return main
+
+
 def run_model_cli(spec_name: str, args: argparse.Namespace, after=None) -> None:
     """What a model script does after parsing: check the flags, run the shared workflow with
     the model's spec (`src.train.specs`), then `after(run_folder)` if given."""

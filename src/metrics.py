@@ -22,8 +22,13 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: flo
 
     AUROC and AUPRC are NaN when only one class is present (they are undefined then).
     """
-    from sklearn.metrics import (accuracy_score, auc, average_precision_score,
-                                 precision_recall_curve, roc_auc_score)
+    from sklearn.metrics import (
+        accuracy_score,
+        auc,
+        average_precision_score,
+        precision_recall_curve,
+        roc_auc_score,
+    )
 
     labels = np.asarray(labels).astype(int)
     probabilities = np.asarray(probabilities, dtype=np.float64)

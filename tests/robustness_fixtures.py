@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import random_sequences, write_dataset
 from sei_feature_fixtures import write_feature_folder
 

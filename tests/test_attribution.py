@@ -6,6 +6,7 @@ sequence crashing the attention pool.
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +15,21 @@ import pytest
 import torch
 
 import Attribute
-from src.interpret.attribute import AttributionData, check_sequence_model, compute_windows
-from src.interpret.gradients import (integrated_gradients, predict_probabilities,
-                                     select_confident, uniform_baseline)
-from src.interpret.windows import Windows, hot_spot_windows, load_windows, save_windows
-from src.train.checkpoints import save_checkpoint
 from src.config import AttributeConfig, BassetConfig, config_to_dict
 from src.data.datasets import build_sequence_datasets
 from src.data.encoding import codes_to_one_hot, encode_codes
 from src.errors import InputError
+from src.interpret.attribute import AttributionData, check_sequence_model, compute_windows
+from src.interpret.gradients import (
+    integrated_gradients,
+    predict_probabilities,
+    select_confident,
+    uniform_baseline,
+)
+from src.interpret.windows import Windows, hot_spot_windows, load_windows, save_windows
 from src.models import build_model
 from src.models.registry import register_model
+from src.train.checkpoints import save_checkpoint
 
 TINY_CONVNET = {"channels": [8, 8, 8, 8], "dilations": [2], "residual_width": 8, "embed_dim": 8,
                 "feedforward_dim": 8, "dropout": 0.0}
@@ -252,6 +257,11 @@ def trained_run(demo_dir, tmp_path_factory):
     return run
 
 
+def own_copy(run: Path, tmp_path: Path) -> Path:
+    """A copy of the shared run folder, for a test that writes results into it."""
+    return Path(shutil.copytree(run, tmp_path / run.name))
+
+
 def run_script(argv) -> int:
     try:
         Attribute.main(argv)
@@ -260,7 +270,9 @@ def run_script(argv) -> int:
     return 0
 
 
+@pytest.mark.slow
 def test_attribute_end_to_end_ranks_the_planted_motifs(trained_run, demo_dir, tmp_path):
+    trained_run = own_copy(trained_run, tmp_path)
     planted = str(demo_dir / "planted_motifs.meme")
     settings = tmp_path / "Attribute.json"
     settings.write_text(json.dumps({"n_logos": 1, "top_n": 5}))
@@ -301,7 +313,9 @@ def test_attribute_end_to_end_ranks_the_planted_motifs(trained_run, demo_dir, tm
     assert min(ranks["TP53"], ranks["SRF"], ranks["HNF4A"]) > len(table) - 10
 
 
+@pytest.mark.slow
 def test_attribute_errors_exit_2_and_keep_files(trained_run, demo_dir, tmp_path, capsys):
+    trained_run = own_copy(trained_run, tmp_path)
     assert run_script(["--help"]) == 0
     assert "--prediction" in capsys.readouterr().out
     typo = tmp_path / "typo.json"

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import distributed_worker as worker
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,22 +35,20 @@ import torch
 from conftest import ROOT, random_sequences, write_dataset
 from sei_feature_fixtures import write_feature_folder
 
-import distributed_worker as worker
 import LR
-from src.train.checkpoints import load_model, read_checkpoint
 from src.config import PreprocessConfig
 from src.data.datasets import make_loader
-from src.data.splits import SPLITS
 from src.data.encoding import one_hot_encode, reverse_complement
-from src.features.files import BalancedSampler
-from src.models.sei import Sei, load_sei, write_official_checkpoint
+from src.data.splits import SPLITS
 from src.features.extract import PARTIAL_DIR, run_preprocess
-from src.features.files import MARKER
+from src.features.files import MARKER, BalancedSampler
+from src.models.sei import Sei, load_sei, write_official_checkpoint
+from src.train.checkpoints import load_model, read_checkpoint
 from src.train.loop import make_accelerator
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.distributed, pytest.mark.skipif(
     not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
-    reason="this PyTorch build has no torch.distributed gloo backend")
+    reason="this PyTorch build has no torch.distributed gloo backend")]
 
 LAUNCH_TIMEOUT = 300  # seconds: a job that hangs fails the test instead of blocking CI
 SIZES = {"train": 640, "valid": 203, "test": 301}  # 640 = 10 steps of 64 (or 2 x 32)

@@ -9,7 +9,6 @@ transformers' BertConfig, an ALiBi tensor computed in `__init__` (fails on the m
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 from argparse import Namespace
@@ -19,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import random_sequences, write_dataset
 
 import DNABert2
 import src.models.dnabert2 as dnabert2
 from src.config import DNABert2Config
+from src.data.splits import write_split_indices
 from src.data.tokens import build_tokenized_datasets
 from src.demo.dnabert2 import make_tiny_model
 from src.errors import InputError
@@ -56,7 +55,9 @@ def data_dir(tmp_path_factory) -> Path:
     sequences = [s[:40] + MOTIF + s[40 + len(MOTIF):] if y else s
                  for s, y in zip(sequences, labels)]
     sequences = [s.lower() if i % 3 == 0 else s for i, s in enumerate(sequences)]
-    return write_dataset(tmp_path_factory.mktemp("data") / "dna", sequences, labels.tolist())
+    folder = write_dataset(tmp_path_factory.mktemp("data") / "dna", sequences, labels.tolist())
+    write_split_indices(folder, len(sequences))  # made here, not by the first test
+    return folder
 
 
 def write_config(path: Path, data: Path, model: Path | str, results: Path, **overrides) -> Path:

@@ -5,9 +5,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from src.data.encoding import (ALPHABET, IUPAC_BASES, IUPAC_COMPLEMENT, codes_to_one_hot,
-                               decode_one_hot, encode_codes, one_hot_encode, reverse_complement,
-                               reverse_complement_codes)
+from src.data.encoding import (
+    ALPHABET,
+    IUPAC_BASES,
+    IUPAC_COMPLEMENT,
+    codes_to_one_hot,
+    decode_one_hot,
+    encode_codes,
+    one_hot_encode,
+    reverse_complement,
+    reverse_complement_codes,
+)
 from src.errors import InputError
 
 IUPAC = "".join(IUPAC_BASES)

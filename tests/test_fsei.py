@@ -12,9 +12,10 @@ import torch
 from conftest import random_sequences, write_dataset
 
 import FSei as fsei_script
-from src.train.checkpoints import load_model
 from src.config import FSeiConfig, load_config
+from src.data.splits import write_split_indices
 from src.models.sei import FSei, Sei, new_fsei, write_official_checkpoint
+from src.train.checkpoints import load_model
 from src.train.loop import build_optimizer
 
 CHANNELS = [4, 6, 8]
@@ -27,6 +28,7 @@ def workspace(tmp_path_factory) -> Path:
     sequences = random_sequences(60, 64, seed=2)
     labels = [i % 3 == 0 for i in range(60)]
     write_dataset(root / "data", sequences, [int(v) for v in labels])
+    write_split_indices(root / "data", len(sequences))  # made here, not by the first test
     torch.manual_seed(21)
     write_official_checkpoint(Sei(CHANNELS, n_targets=10), root / "sei.pth")
     config = {"optimizer_type": "adamw", "max_lr": 0.01, "warmup_steps": 0, "final_lr": 0.001,
@@ -91,8 +93,10 @@ def test_freeze_keeps_the_trunk_and_trains_the_head(workspace):
     assert "prediction_head.weight" in changed and "project.0.weight" in changed
 
 
-def test_script_pretrained_frozen_then_evaluate_only(workspace):
-    cfg = str(workspace / "fsei.json")
+def test_script_pretrained_frozen_then_evaluate_only(workspace, tmp_path):
+    config = json.loads((workspace / "fsei.json").read_text())
+    (tmp_path / "fsei.json").write_text(json.dumps({**config, "results_path": str(tmp_path)}))
+    cfg = str(tmp_path / "fsei.json")
     frozen_run = run_script(["--json", cfg, "-n", "-p", "-f", "-t", "-e"])
     best = frozen_run / "best.pt"
     model, payload = load_model(best, expected_model="FSei")
@@ -114,7 +118,7 @@ def test_script_pretrained_frozen_then_evaluate_only(workspace):
     assert best.read_bytes() == before
     predictions = pd.read_csv(evaluated / "predictions.csv")
     assert len(predictions) == 12 and predictions["header"].str.endswith("_r").sum() == 6
-    results = pd.read_csv(workspace / "results" / "results.csv")
+    results = pd.read_csv(tmp_path / "results.csv")
     assert results["run"].tolist()[-1] == evaluated.name
 
 

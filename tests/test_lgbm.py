@@ -15,11 +15,18 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+from sei_feature_fixtures import (
+    N_FEATURES,
+    SIGNAL,
+    SIGNAL_ASSAYS,
+    SIZES,
+    feature_names,
+    write_feature_folder,
+    write_json,
+)
 
 import LGBM
 import Plot_importance
-from sei_feature_fixtures import (N_FEATURES, SIGNAL, SIGNAL_ASSAYS, SIZES, feature_names,
-                                  write_feature_folder, write_json)
 from src.config import LGBM_SEARCH_SPACE as SEARCH_SPACE
 from src.features.importance import importance_table
 

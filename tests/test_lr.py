@@ -16,17 +16,24 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sei_feature_fixtures import (
+    N_FEATURES,
+    SIGNAL,
+    SIGNAL_ASSAYS,
+    SIZES,
+    feature_names,
+    write_feature_folder,
+    write_json,
+)
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 from sklearn.metrics import roc_auc_score
 
 import LR
-from sei_feature_fixtures import (N_FEATURES, SIGNAL, SIGNAL_ASSAYS, SIZES, feature_names,
-                                  write_feature_folder, write_json)
-from src.train.checkpoints import load_model
 from src.config import LRConfig, load_config
 from src.errors import InputError
 from src.features.files import BalancedSampler, load_feature_datasets, load_feature_split
 from src.models.linear import LogisticRegression
+from src.train.checkpoints import load_model
 
 SETTINGS = {"max_epochs": 10, "warmup_steps": 1, "warmup_begin_lr": 0.03, "max_lr": 0.3,
             "final_lr": 0.03, "batch_size": 100, "epochs_to_check_loss": 1,

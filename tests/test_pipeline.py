@@ -8,6 +8,7 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 import Attribute
 import Basset
@@ -21,16 +22,18 @@ import Make_demo_data
 import Plot_importance
 import Preprocess_data_to_numpy as Preprocess
 import Reproduce
-from conftest import ROOT
-from src.errors import InputError
+from src.demo.data import DemoSettings
 from src.demo.steps import DemoSizes, demo_input_steps
+from src.errors import InputError
 from src.models.sei_targets import read_target_names
 from src.pipeline.steps import run_steps
 from src.pipeline.study import study_steps, summary
 from src.runs import is_training_run, run_folders
 
+pytestmark = pytest.mark.slow  # the whole demo sequence, tiny
+
 LENGTH = 440  # ConvNet needs at least 424 bp
-SIZES = DemoSizes(n_sequences=300, length=LENGTH, positive_fraction=0.4,
+SIZES = DemoSizes(DemoSettings(n_sequences=300, length=LENGTH, positive_fraction=0.4),
                   demo_sei_sequences=200)
 TINY = {
     "Basset": {"model_architecture": {
@@ -128,7 +131,7 @@ def test_demo_sequence_writes_every_output(tiny_demo):
     assert set(status.values()) == {"ran"} and len(calls) == len(names)
     data, results = root / "data", root / "results"
     table = pd.read_csv(data / "final_data.csv")
-    assert len(table) == SIZES.n_sequences and set(table["sequence"].str.len()) == {LENGTH}
+    assert len(table) == SIZES.data.n_sequences and set(table["sequence"].str.len()) == {LENGTH}
     targets = read_target_names(data / "sei" / "target.names")
     assert set(targets.counts()) == {"TF", "HM", "ACC"}
     assert json.loads((data / "sei" / "training.json").read_text())["mean_auroc"] > 0.5

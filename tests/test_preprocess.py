@@ -17,12 +17,12 @@ from conftest import ROOT, random_sequences, write_dataset
 
 import Preprocess_data_to_numpy as script
 from src.config import PreprocessConfig
-from src.data.splits import SPLITS
 from src.data.encoding import one_hot_encode, reverse_complement
+from src.data.splits import SPLITS
 from src.errors import InputError
-from src.models.sei import Sei, load_sei, write_official_checkpoint
-from src.features.extract import prepare, SplitWriter, extract_rows, run_preprocess, shard_range
+from src.features.extract import SplitWriter, extract_rows, prepare, run_preprocess, shard_range
 from src.features.files import MARKER
+from src.models.sei import Sei, load_sei, write_official_checkpoint
 
 NAMES = ["HepG2 | CTCF | ID:1", "K562 | H3K27ac | ID:2", "A549 | DNase | ID:3",
          "HeLa | REST | ID:4", "GM12878 | H3K4me3 | ID:5", "Liver | ATAC-seq | ID:6",
@@ -236,6 +236,7 @@ MEMORY_PROBE = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc")
+@pytest.mark.slow
 def test_peak_memory_does_not_grow_with_the_number_of_sequences(tmp_path):
     """Peak RSS of one process after the features of 800 and then of 8,000 sequences."""
     from src.demo.sei import demo_target_names

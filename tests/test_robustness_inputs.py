@@ -54,6 +54,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from robustness_fixtures import (
+    LENGTH,
+    N_ROWS,
+    SEI_NAMES,
+    assert_refused,
+    build_base,
+    data_lines,
+    loose,
+    make_workspace,
+    run_main,
+    set_row,
+)
 
 import Attribute
 import Basset
@@ -66,8 +78,6 @@ import LR
 import Make_demo_data
 import Plot_importance
 import Preprocess_data_to_numpy as Preprocess
-from robustness_fixtures import (LENGTH, N_ROWS, SEI_NAMES, assert_refused, build_base,
-                                 data_lines, loose, make_workspace, run_main, set_row)
 
 NEW = ["-n", "-t"]
 
@@ -394,7 +404,7 @@ def _break_features(folder: Path, problem: str) -> tuple[Path, list[str]]:
         array[4, 6] = np.nan if problem == "NaN" else -np.inf
         np.save(data, array)
         shown = "nan" if problem == "NaN" else "-inf"
-        return data, [rf"row 4, column 6 \(HepG2 \| ZNF274 \| ID:7\)|row 4, column 6",
+        return data, [r"row 4, column 6 \(HepG2 \| ZNF274 \| ID:7\)|row 4, column 6",
                       f"is {shown}; Sei outputs must be finite"]
     if problem == "columns differ":
         np.save(data, np.ones((40, 31), dtype=np.float32))

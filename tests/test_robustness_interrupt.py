@@ -21,19 +21,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import random_sequences, write_dataset
+from robustness_fixtures import SEI_NAMES, TINY_BASSET, run_main
 
 import Basset
 import Preprocess_data_to_numpy as Preprocess
-from conftest import random_sequences, write_dataset
-from robustness_fixtures import SEI_NAMES, TINY_BASSET, run_main
-from src.train.checkpoints import read_checkpoint
 from src.data.splits import SPLITS
 from src.features.extract import PARTIAL_DIR
 from src.features.files import MARKER, feature_paths
+from src.train.checkpoints import read_checkpoint
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not hasattr(signal, "SIGKILL") or "fork" not in multiprocessing.get_all_start_methods(),
-    reason="needs POSIX fork and SIGKILL")
+    reason="needs POSIX fork and SIGKILL")]
 
 
 def _run_script(script, argv: list, log: str) -> None:

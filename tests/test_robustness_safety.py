@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from robustness_fixtures import assert_refused, build_base, make_workspace, run_main, snapshot
 
 import Attribute
 import Basset
 import LR
-from conftest import ROOT
-from robustness_fixtures import assert_refused, build_base, make_workspace, run_main, snapshot
 from src.errors import InputError
 
 PROJECT_DIRS = ("src", "bench", "tests")

@@ -11,11 +11,17 @@ import numpy as np
 import pytest
 
 from src.data.encoding import IUPAC_BASES, reverse_complement
-from src.interpret.enrichment import format_table, motif_enrichment, two_proportion_ztest
 from src.errors import InputError
+from src.interpret.enrichment import format_table, motif_enrichment, two_proportion_ztest
 from src.interpret.motifs import Motif
-from src.interpret.scanning import (best_attainable_score, encode_windows, log_odds_matrix,
-                                    prepare_motifs, scan_windows, score_threshold_for_pvalue)
+from src.interpret.scanning import (
+    best_attainable_score,
+    encode_windows,
+    log_odds_matrix,
+    prepare_motifs,
+    scan_windows,
+    score_threshold_for_pvalue,
+)
 
 BACKGROUND = np.array([0.3, 0.2, 0.2, 0.3])
 BASE = {"A": 0, "C": 1, "G": 2, "T": 3}

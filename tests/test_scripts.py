@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 import Basset
 import ConvNet
-from conftest import ROOT
 
 TINY_BASSET = {"CNN1filters": 8, "CNN1filterSize": 9, "CNN1poolSize": 4, "CNN1padding": 4,
                "CNN2filters": 8, "CNN2filterSize": 5, "CNN2poolSize": 1, "CNN2padding": 2,
@@ -127,6 +127,7 @@ LEARNER = {"CNN1filters": 32, "CNN1filterSize": 13, "CNN1poolSize": 10, "CNN1pad
            "FC1inputSize": 80, "FC1outputSize": 32, "FC2outputSize": 16, "numClasses": 2}
 
 
+@pytest.mark.slow
 def test_demo_data_is_learnable_by_a_tiny_model(tmp_path_factory):
     """A small Basset trained for a few epochs on demo data reaches test AUROC > 0.9."""
     from src.demo.data import DemoSettings, generate_demo

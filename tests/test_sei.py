@@ -9,24 +9,33 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import REFERENCE
+from conftest import DATA, REFERENCE
 from scipy.interpolate import splev
 
 from src.data.encoding import one_hot_encode, reverse_complement
 from src.errors import InputError
-from src.models.sei import (OFFICIAL_PREFIX, BSplineTransformation, FSei, Sei, SeiTrunk,
-                            bspline_basis, load_sei, load_trunk_weights, read_official_state_dict,
-                            sei_from_state_dict, strip_official_prefix, to_official_state_dict,
-                            write_official_checkpoint)
+from src.models.sei import (
+    OFFICIAL_PREFIX,
+    BSplineTransformation,
+    FSei,
+    Sei,
+    SeiTrunk,
+    bspline_basis,
+    load_sei,
+    load_trunk_weights,
+    read_official_state_dict,
+    sei_from_state_dict,
+    strip_official_prefix,
+    to_official_state_dict,
+    write_official_checkpoint,
+)
 from src.models.sei_targets import classify_target, parse_target_names, read_target_names
 
-LAYOUT = REFERENCE / "sei_state_dict_layout.tsv"
-REFERENCE_NPZ = REFERENCE / "sei_reference.npz"
+# copies of ../shared/reference/sei_state_dict_layout.tsv and sei_reference.npz (the official
+# checkpoint's layout and the official architecture's outputs), so that a fresh clone checks Sei
+LAYOUT = DATA / "sei_state_dict_layout.tsv"
+REFERENCE_NPZ = DATA / "sei_reference.npz"
 NAMES = REFERENCE / "sei_target.names"
-needs_layout = pytest.mark.skipif(not LAYOUT.is_file(),
-                                  reason="reference Sei layout (../shared/reference) not present")
-needs_reference = pytest.mark.skipif(not (LAYOUT.is_file() and REFERENCE_NPZ.is_file()),
-                                     reason="reference Sei outputs (../shared/reference) not present")
 needs_names = pytest.mark.skipif(not NAMES.is_file(),
                                  reason="reference sei_target.names (../shared/reference) not present")
 SMALL = (4, 6, 8)
@@ -58,7 +67,6 @@ def official_basis(n: int, df: int = 16) -> np.ndarray:
 
 # ------------------------------------------------------------------------------- layout, spline
 
-@needs_layout
 def test_module_names_order_and_shapes_match_the_official_checkpoint():
     with torch.device("meta"):
         model = Sei()
@@ -116,7 +124,7 @@ def reference_model():
     gc.collect()
 
 
-@needs_reference
+@pytest.mark.slow
 def test_sei_equals_the_reference_outputs_at_two_lengths(reference_model):
     reference = np.load(REFERENCE_NPZ)
     # 600 first, then 4096: a basis cached for the first length would break the second
@@ -243,3 +251,10 @@ def test_real_target_names_give_the_published_group_sizes():
     targets = read_target_names(NAMES, n_outputs=21907)
     assert targets.counts() == {"TF": 9471, "HM": 10064, "ACC": 2372}
     assert targets.names[0] == "HeLa_Epithelium_Cervix | BTAF1 | ID:1"
+
+
+@pytest.mark.skipif(not (REFERENCE / "sei_reference.npz").is_file(),
+                    reason="../shared/reference not present")
+def test_the_copies_in_tests_data_are_the_reference_files():
+    for name in ("sei_reference.npz", "sei_state_dict_layout.tsv"):
+        assert (DATA / name).read_bytes() == (REFERENCE / name).read_bytes(), name

@@ -9,15 +9,15 @@ from sklearn.metrics import auc, precision_recall_curve, roc_auc_score
 from torch import nn
 
 import src.train.loop as training
-from src.io import atomic_torch_save
-from src.train.checkpoints import load_model, read_checkpoint, save_checkpoint
 from src.config import BassetConfig, TrainingConfig
 from src.data.datasets import OneHotDataset, make_loader
 from src.errors import InputError
+from src.io import atomic_torch_save
 from src.metrics import binary_metrics
 from src.models import build_model
 from src.models.registry import register_model
 from src.runs import Run
+from src.train.checkpoints import load_model, read_checkpoint, save_checkpoint
 from src.train.loop import fit, make_accelerator, predict, scheduled_lr
 
 

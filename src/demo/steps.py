@@ -3,7 +3,7 @@ the synthetic data, a demo Sei and a tiny DNABERT-2 stand-in to the paths the de
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
@@ -16,15 +16,14 @@ from . import sei as demo_sei
 
 @dataclass
 class DemoSizes:
-    """Sizes of the demo's generated inputs (the tests make them tiny)."""
+    """Sizes of the demo's generated inputs (the tests make them tiny): the data (sequences,
+    length, fraction retained) and the demo Sei's training sequences."""
 
-    n_sequences: int = 3000
-    length: int = 600
-    positive_fraction: float = 0.22
+    data: demo_data.DemoSettings = field(default_factory=demo_data.DemoSettings)
     demo_sei_sequences: int = 6000
 
 
-def demo_input_steps(json_dir: str | Path, sizes: DemoSizes = DemoSizes()
+def demo_input_steps(json_dir: str | Path, sizes: DemoSizes | None = None
                      ) -> tuple[list[Step], MadeBy]:
     """The steps that write the demo inputs, and which input each of them makes.
 
@@ -35,6 +34,7 @@ def demo_input_steps(json_dir: str | Path, sizes: DemoSizes = DemoSizes()
         same sei_path; target_names must be beside it).
     """
     j = Path(json_dir)
+    sizes = sizes or DemoSizes()
     cfg = load_study_configs(j)
     fsei, pre, dnabert = cfg["FSei"], cfg["Preprocess"], cfg["DNABert2"]
     if Path(fsei.sei_path) != Path(pre.sei_path):
@@ -49,8 +49,8 @@ def demo_input_steps(json_dir: str | Path, sizes: DemoSizes = DemoSizes()
     tiny = dnabert.model_name_or_path
     steps = [
         Step("demo data", "Make_demo_data.py",
-             ["--out", str(data), "-n", str(sizes.n_sequences), "--length", str(sizes.length),
-              "--positive-fraction", str(sizes.positive_fraction)], [],
+             ["--out", str(data), "-n", str(sizes.data.n_sequences), "--length",
+              str(sizes.data.length), "--positive-fraction", str(sizes.data.positive_fraction)], [],
              lambda: str(data) if demo_data.is_complete(data) else None),
         Step("demo Sei", "Preprocess_data_to_numpy.py",
              ["--json", str(j / "Preprocess.json"), "--make-demo-sei", str(sei_dir),

@@ -42,10 +42,16 @@ from ..device import choose_device
 from ..errors import InputError
 from ..io import atomic_write_text
 from ..runs import BEST_CHECKPOINT, CONFIG_FILE, Run, close_logger, elapsed
-from .gradients import attribute_sequences, predict_probabilities, relative_delta, \
-    select_confident
-from .windows import CLASS_NAMES, WINDOW_COLUMNS, WINDOWS_FILE, Windows, cut_windows, \
-    load_windows, save_windows
+from .gradients import attribute_sequences, predict_probabilities, relative_delta, select_confident
+from .windows import (
+    CLASS_NAMES,
+    WINDOW_COLUMNS,
+    WINDOWS_FILE,
+    Windows,
+    cut_windows,
+    load_windows,
+    save_windows,
+)
 
 ENRICHMENT_FILE = "enrichment.csv"
 NSITES_FILE = "nsites.txt"

@@ -194,8 +194,8 @@ def scan_windows(codes: np.ndarray, lengths: np.ndarray | None, motif_set: Motif
 
     Parameters
     ----------
-    codes : np.ndarray, shape (M, w), uint8 base codes (`src.data.encoding`), each window left-aligned:
-        bases in columns 0 .. length - 1, padding after them
+    codes : np.ndarray, shape (M, w), uint8 base codes (`src.data.encoding`), each window
+        left-aligned: bases in columns 0 .. length - 1, padding after them
     lengths : np.ndarray (M,) int, bases in each window; None when every window fills all w columns
     motif_set : `prepare_motifs` output
     chunk_size : windows scored together (memory about chunk x w x 2 block_size floats per

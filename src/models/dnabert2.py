@@ -48,7 +48,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -288,10 +287,10 @@ class DNABERT2(nn.Module):
         if trust_remote_code and not allow_remote_code:
             entry = (config.get("auto_map") or {}).get("AutoModelForSequenceClassification")
             raise InputError(
-                f"this DNABERT2 model runs its own Python code (trust_remote_code"
-                + (f", {entry}" if entry else "") + f"), and the caller did not allow it. Only "
-                f"DNABert2.py runs such code, when its JSON says \"trust_remote_code\": true; a "
-                f"checkpoint cannot allow it by itself")
+                "this DNABERT2 model runs its own Python code (trust_remote_code"
+                + (f", {entry}" if entry else "") + "), and the caller did not allow it. Only "
+                "DNABert2.py runs such code, when its JSON says \"trust_remote_code\": true; a "
+                "checkpoint cannot allow it by itself")
         code_dir = _materialise_code(remote_code) if remote_code and trust_remote_code else None
         hf_config = _hf_config(config, trust_remote_code, code_dir)
         self.model = _build_hf_model(hf_config, trust_remote_code, code_dir)

@@ -21,7 +21,6 @@ Dropout(0.2) and Linear(520, 2).
 from __future__ import annotations
 
 import functools
-import math
 import sys
 from pathlib import Path
 

@@ -18,8 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..config import (AttributeConfig, BassetConfig, ConvNetConfig, DNABert2Config, FSeiConfig,
-                      LGBMConfig, LRConfig, PreprocessConfig, load_config)
+from ..config import (
+    AttributeConfig,
+    BassetConfig,
+    ConvNetConfig,
+    DNABert2Config,
+    FSeiConfig,
+    LGBMConfig,
+    LRConfig,
+    PreprocessConfig,
+    load_config,
+)
 from ..data.sequences import DATA_FILE
 from ..data.splits import split_paths
 from ..errors import InputError
@@ -28,8 +37,13 @@ from ..features.importance import IMPORTANCE_FILE
 from ..interpret import attribute, windows
 from ..models.dnabert2 import download_hint, model_folder_problem
 from ..report import comparison
-from ..runs import (BEST_CHECKPOINT, PREDICTIONS_FILE, interrupted_run, newer_than,
-                    newest_evaluated_training_run)
+from ..runs import (
+    BEST_CHECKPOINT,
+    PREDICTIONS_FILE,
+    interrupted_run,
+    newer_than,
+    newest_evaluated_training_run,
+)
 from .steps import Need, Step, file_need
 
 DATA_HINT = ("the study's data (75,992 sequences and the three split files) come with the "

@@ -98,9 +98,9 @@ def plot_enrichment_bars(table: pd.DataFrame, path: str | Path, top_n: int = 20,
                          title: str = "") -> Path:
     """Top motifs by IR enrichment and by non-IR enrichment (Attribute.py `top_tfs.png`).
 
-    `table` is `src.interpret.enrichment.motif_enrichment` output (ranked by `difference`). Bars are the
-    difference of the proportions of IR and non-IR windows hit (percentage points); * marks a
-    Benjamini-Hochberg adjusted p-value below 0.05.
+    `table` is `src.interpret.enrichment.motif_enrichment` output (ranked by `difference`).
+    Bars are the difference of the proportions of IR and non-IR windows hit (percentage points);
+    * marks a Benjamini-Hochberg adjusted p-value below 0.05.
     """
     ir = table[table["difference"] > 0].head(top_n)
     non_ir = table[table["difference"] < 0].tail(top_n)

@@ -24,7 +24,8 @@ from bayes_opt import BayesianOptimization
 from sklearn.metrics import log_loss
 from tqdm.auto import tqdm
 
-from ..config import LGBM_SEARCH_SPACE as SEARCH_SPACE, LGBMConfig, save_config
+from ..config import LGBM_SEARCH_SPACE as SEARCH_SPACE
+from ..config import LGBMConfig, save_config
 from ..errors import InputError
 from ..features.files import load_feature_splits
 from ..features.importance import importance_table, write_importance_table

@@ -65,12 +65,33 @@ def read_checkpoint(path: str | Path, expected_model: str | tuple[str, ...] | No
         raise InputError(f"{path} is not a checkpoint of this project (no '{FORMAT}' marker); "
                          f"weights from elsewhere (e.g. sei.pth) are loaded through the config "
                          f"instead")
+    damaged = _structure_problem(payload)
+    if damaged:
+        raise InputError(f"checkpoint {path} is damaged ({damaged}): use another checkpoint "
+                         f"(each run folder has best.pt and last.pt) or retrain")
     expected = (expected_model,) if isinstance(expected_model, str) else expected_model
     if expected and payload["model_name"] not in expected:
         raise InputError(f"{path} is a {payload['model_name']} checkpoint, but this script "
                          f"needs a {' or '.join(expected)} checkpoint: use "
                          f"{payload['model_name']}.py -m {path} or pass a matching checkpoint")
     return payload
+
+
+def _structure_problem(payload: dict) -> str | None:
+    """What is wrong with the entries of a checkpoint dict, or None."""
+    import torch
+
+    expected = {"model_name": str, "architecture": dict, "state_dict": dict, "config": dict,
+                "extra": dict}
+    for key, kind in expected.items():
+        if not isinstance(payload.get(key), kind):
+            return f"its '{key}' entry is missing or not a {kind.__name__}"
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+               for k, v in payload["state_dict"].items()):
+        return "its state_dict holds something other than named tensors"
+    if payload.get("training") is not None and not isinstance(payload["training"], dict):
+        return "its 'training' entry is not a dict"
+    return None
 
 
 def load_model(path: str | Path, expected_model: str | tuple[str, ...] | None = None,

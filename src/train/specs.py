@@ -17,8 +17,14 @@ from ..config import BassetConfig, ConvNetConfig, DNABert2Config, FSeiConfig, LR
 from ..data.datasets import build_sequence_datasets
 from ..data.tokens import build_tokenized_datasets
 from ..errors import InputError
-from ..features.files import (balanced_sampler, feature_count, feature_files, load_feature_datasets,
-                              open_feature_data, read_feature_names)
+from ..features.files import (
+    balanced_sampler,
+    feature_count,
+    feature_files,
+    load_feature_datasets,
+    open_feature_data,
+    read_feature_names,
+)
 from ..features.importance import importance_table, write_importance_table
 from ..models import dnabert2
 from ..models.sei import check_fsei_flags, new_fsei

@@ -29,8 +29,7 @@ from ..distributed import main_first
 from ..errors import InputError
 from ..metrics import binary_metrics
 from ..models import build_model
-from ..runs import BEST_CHECKPOINT, CONFIG_FILE, EVALUATION_TAG, LAST_CHECKPOINT, Run, \
-    close_logger
+from ..runs import BEST_CHECKPOINT, CONFIG_FILE, EVALUATION_TAG, LAST_CHECKPOINT, Run, close_logger
 from .checkpoints import load_model, model_from_checkpoint, read_checkpoint
 from .loop import fit, make_accelerator, predict
 
@@ -73,7 +72,7 @@ class ModelSpec:
     prepare: Callable[..., Prepared] | None = None
     checkpoint_extra: Callable[..., dict] | None = None
     sampler: Callable | None = None
-    prepare_model: Callable[[nn.Module, TrainingConfig, argparse.Namespace], nn.Module] | None = None
+    prepare_model: Callable[..., nn.Module] | None = None
 
 
 def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
