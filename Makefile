@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DATA := data/demo/final_data.csv
 
-.PHONY: venv test test-fast demo paper demo-data bench clean-demo
+.PHONY: venv browser test test-fast demo paper demo-data bench clean-demo
 
 venv: $(VENV)/.installed
 
@@ -17,8 +17,22 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# The report's browser test (tests/test_report.py) opens report.html in a headless Chromium.
+# Find one, or install Debian's where we may (root with apt-get). Never fails: without a
+# browser that one test is skipped, and says why.
+browser: venv
+	@$(PY) -c "import sys; from src.report.browser import find_chromium; sys.exit(find_chromium() is None)" && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium for the report's browser test (apt-get, about 120 MB)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; } \
+	    || echo "note: could not install chromium; the report's browser test will be skipped"; \
+	else \
+	  echo "note: no Chromium found; the report's browser test will be skipped (install chromium, or set CHROMIUM=/path/to/chrome)"; \
+	fi
+
 # The full suite (what CI runs). pytest exits 5 when it collects no tests: not a failure.
-test: venv
+test: venv browser
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
 # The quick loop while editing: the suite without the tests marked slow or distributed.

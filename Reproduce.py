@@ -50,13 +50,17 @@ def main(argv=None):
                         help="only say which steps are done and which would run, and check the "
                              "inputs")
     args = parser.parse_args(argv)
-    run_cli(lambda: reproduce(args), single_process="Reproduce.py")
+    run_cli(lambda: reproduce(args, argv), single_process="Reproduce.py")
 
 
-def reproduce(args) -> None:
+def reproduce(args, argv=None) -> None:
+    import sys
+
     from src.errors import InputError
     from src.pipeline.steps import run_steps
-    from src.pipeline.study import study_steps, summary
+    from src.pipeline.study import study_inputs, study_steps, summary
+    from src.report.html import write_report
+    from src.report.record import RECORD_FILE, RecordWriter
 
     started = time.perf_counter()
     json_dir = Path(args.json_dir or CONFIG_DIRS[args.config])
@@ -66,17 +70,36 @@ def reproduce(args) -> None:
 
         demo_steps, made_by = demo_input_steps(json_dir)
     pipeline = study_steps(json_dir, made_by=made_by, out=args.out)
-    try:
-        status = run_steps(demo_steps + pipeline.steps, only=args.only, dry_run=args.dry_run)
-    except KeyboardInterrupt:
-        raise InputError("interrupted: run the same command again; the finished steps are "
-                         "skipped and an interrupted training run is continued") from None
+    steps = demo_steps + pipeline.steps
+    # every input is checked before anything (the run record included) is written
+    run_steps(steps, only=args.only, dry_run=True,
+              log=print if args.dry_run else (lambda message: None))
     if args.dry_run:
         return
+    results = pipeline.out.parent  # the folder of every results_path, and of comparison/
+    results.mkdir(parents=True, exist_ok=True)
+    inputs = study_inputs(json_dir, pipeline)
+    command = ["Reproduce.py", *(sys.argv[1:] if argv is None else argv)]
+    record = RecordWriter.start(results / RECORD_FILE, command, inputs=inputs)
+    outcome = "failed"
+    try:
+        status = run_steps(steps, only=args.only, record=record)
+        outcome = "finished"
+    except KeyboardInterrupt:
+        outcome = "interrupted"
+        raise InputError("interrupted: run the same command again; the finished steps are "
+                         "skipped and an interrupted training run is continued") from None
+    finally:
+        record.finish(outcome, inputs=inputs)
+        # the page is written whatever happened: it says which steps did not run
+        report = write_report(results, warn=lambda message: print(f"note: {message}"))
+        if outcome != "finished":
+            print(f"report (so far): {report}")
     print(summary(pipeline.steps, pipeline.out))
     ran = sum(1 for s in status.values() if s == "ran")
     print(f"\n{ran} step(s) run, {sum(1 for s in status.values() if s == 'done')} already done; "
           f"{time.perf_counter() - started:.0f} s")
+    print(f"report: {report}")
 
 
 if __name__ == "__main__":

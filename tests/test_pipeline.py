@@ -1,5 +1,6 @@
-"""Reproduce.py / src.pipeline and src.demo.steps: the demo sequence end to end on a tiny demo, skipping finished
-steps, resuming an interrupted run, and the errors for missing inputs and failed steps."""
+"""Reproduce.py / src.pipeline and src.demo.steps: the demo sequence end to end on a tiny demo,
+skipping finished steps, resuming an interrupted run, the run record and report page, and the
+errors for missing inputs and failed steps."""
 
 import json
 from pathlib import Path
@@ -200,6 +201,16 @@ def test_an_interrupted_training_run_is_resumed(tmp_path):
     assert calls == [["Basset.py", "--resume", str(run), "-e"]]
     assert status["Basset"] == "ran" and (run / "predictions.csv").is_file()
     assert training_runs(tmp_path / "results" / "Basset") == [run]  # no new run folder
+
+    # Reproduce.py records the steps and ends with the report page
+    Reproduce.main(["--config", "demo", "--json-dir", str(json_dir), "--only", "demo data",
+                    "Basset"])
+    record = json.loads((tmp_path / "results" / "pipeline_record.json").read_text())
+    assert [step["name"] for step in record["steps"]] == ["demo data", "Basset"]
+    assert {step["status"] for step in record["steps"]} == {"done"}
+    assert record["invocations"][-1]["status"] == "finished"
+    page = (tmp_path / "results" / "report.html").read_text()
+    assert "Prediction of intron retention" in page and "Did not run" in page
 
 
 def test_failed_step_and_missing_inputs(tmp_path, capsys):

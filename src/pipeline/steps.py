@@ -8,6 +8,7 @@ the sequence again continues where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -84,8 +85,12 @@ def check_inputs(steps: list[Step], pending: list[Step]) -> None:
 
 
 def run_steps(steps: list[Step], only: list[str] | None = None, dry_run: bool = False,
-              runner: Callable[[list[str]], int] = subprocess_runner, log=print) -> dict:
+              runner: Callable[[list[str]], int] = subprocess_runner, log=print,
+              record=None) -> dict:
     """Run the steps that are not done (of `only`, when given), in order.
+
+    record : a `src.report.record.RecordWriter` that notes each step (done, ran, failed) with
+        its command and times, or None
 
     Returns {step name: "done" | "ran" | "would run" | "skipped (not selected)"}.
 
@@ -108,6 +113,8 @@ def run_steps(steps: list[Step], only: list[str] | None = None, dry_run: bool = 
         if outputs:
             status[step.name] = "done"
             log(f"[{step.name}] done: {outputs}")
+            if record is not None:
+                record.skipped(step.name, outputs=outputs)
         else:
             pending.append(step)
     check_inputs(steps, pending)
@@ -127,14 +134,19 @@ def run_steps(steps: list[Step], only: list[str] | None = None, dry_run: bool = 
         log(f"\n[{step.name}] ({index}/{len(pending)}) python {' '.join(command)}"
             + ("   (continuing the interrupted run)" if resume else ""))
         started = time.perf_counter()
-        code = runner(command)
-        if code != 0:
-            raise InputError(f"step {step.name} failed (exit status {code}): see its messages "
-                             f"above. Fix the problem and run the same command again; the "
-                             f"steps already done are skipped")
-        if not step.done():
-            raise InputError(f"step {step.name} ended without its outputs: see its messages "
-                             f"above")
+        with (record.step(step.name, ["python", *command]) if record is not None
+              else contextlib.nullcontext()) as noted:
+            code = runner(command)
+            if code != 0:
+                raise InputError(f"step {step.name} failed (exit status {code}): see its "
+                                 f"messages above. Fix the problem and run the same command "
+                                 f"again; the steps already done are skipped")
+            outputs = step.done()
+            if not outputs:
+                raise InputError(f"step {step.name} ended without its outputs: see its "
+                                 f"messages above")
+            if noted is not None:
+                noted.outputs = outputs
         status[step.name] = "ran"
         log(f"[{step.name}] finished in {time.perf_counter() - started:.0f} s")
     return status

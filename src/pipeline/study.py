@@ -203,6 +203,23 @@ def study_steps(json_dir: str | Path = "json", made_by: MadeBy | None = None,
     return Pipeline(steps, out, cfg)
 
 
+def study_inputs(json_dir: str | Path, pipeline: Pipeline) -> dict:
+    """The study's outside inputs, by role, for the run record: the data and split files of
+    each model, Sei's weights and target names, the DNABERT-2 model folder, the configs."""
+    cfg = pipeline.configs
+    data = sorted({Path(config.data_path) for config in cfg.values()
+                   if getattr(config, "data_path", None)})
+    inputs = {"sequences": [folder / DATA_FILE for folder in data],
+              "splits": [path for folder in data for path in split_paths(folder).values()],
+              "Sei weights": sorted({Path(cfg["FSei"].sei_path), Path(cfg["Preprocess"].sei_path)}),
+              "Sei target names": Path(cfg["Preprocess"].target_names),
+              "configs": sorted(Path(json_dir).glob("*.json"))}
+    model = Path(cfg["DNABert2"].model_name_or_path)
+    if model.is_dir():  # a hub id in the cache is named by the config, not checksummed
+        inputs["DNABERT-2"] = model
+    return inputs
+
+
 def _attribute_step(j: Path, config: AttributeConfig, fsei_results: str) -> Step:
     """Attribute.py on the newest FSei run: -i -b, or -b alone when its windows are saved."""
 
