@@ -18,6 +18,7 @@ from ..io import atomic_write_text
 from ..runs import newest_run
 
 IMPORTANCE_FILE = "importance.csv"
+IMPORTANCE_PLOT = "importance_top20.png"  # the paper's bar plot, in the comparison folder
 
 
 def split_target_name(name: str) -> tuple[str, str]:

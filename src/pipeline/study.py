@@ -33,7 +33,7 @@ from ..data.sequences import DATA_FILE
 from ..data.splits import split_paths
 from ..errors import InputError
 from ..features import files as feature_files
-from ..features.importance import IMPORTANCE_FILE
+from ..features.importance import IMPORTANCE_FILE, IMPORTANCE_PLOT
 from ..interpret import attribute, windows
 from ..models.dnabert2 import download_hint, model_folder_problem
 from ..report import comparison
@@ -56,7 +56,6 @@ SPLITS_HINT = ("the study's fixed split files come with its data (see README, 'D
                "them the scripts would draw new splits and the numbers would not be the paper's")
 NAMES_HINT = ("save model/target.names of https://github.com/FunctionLab/sei-framework (21,907 "
               "lines); see README, 'Sei weights and target names'")
-IMPORTANCE_PLOT = "importance_top20.png"
 
 
 @dataclass
@@ -120,7 +119,8 @@ def study_steps(json_dir: str | Path = "json", made_by: MadeBy | None = None,
     fsei, pre, dnabert, lgbm = cfg["FSei"], cfg["Preprocess"], cfg["DNABert2"], cfg["LGBM"]
     lr_cfg = {fset: cfg[f"LR {fset}"] for fset in ("ALL", "TF", "HM")}
     lr_json = {"ALL": j / "LR.json", "TF": j / "LR_TF.json", "HM": j / "LR_HM.json"}
-    out = Path(out) if out is not None else Path(fsei.results_path).parent / "comparison"
+    out = (Path(out) if out is not None
+           else Path(fsei.results_path).parent / comparison.COMPARISON_DIR)
 
     def made(what: str | None, hint: str) -> str:
         return f"made by the '{what}' step" if what else hint

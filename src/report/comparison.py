@@ -19,6 +19,7 @@ from ..io import atomic_write_text
 from ..metrics import binary_metrics
 from ..runs import PREDICTIONS_FILE, find_run, newer_than, read_predictions, run_label
 
+COMPARISON_DIR = "comparison"  # Reproduce.py: <results>/comparison/ beside the run folders
 TABLE_FILE = "comparison.csv"
 MARKDOWN_FILE = "comparison.md"
 FIGURE_FILE = "comparison.png"

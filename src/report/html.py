@@ -32,30 +32,28 @@ from typing import Callable, Iterable, Sequence
 import pandas as pd
 
 from ..errors import InputError
+from ..features.importance import IMPORTANCE_FILE as RUN_IMPORTANCE
+from ..features.importance import IMPORTANCE_PLOT as IMPORTANCE_FIGURE
+from ..interpret.attribute import BARS_FIGURE as TOP_TFS_FIGURE
+from ..interpret.attribute import ENRICHMENT_FILE as ENRICHMENT_CSV
+from ..interpret.attribute import LOGO_FIGURES as LOGO_FILES
+from ..interpret.attribute import NSITES_FILE as NSITES_TXT
+from ..interpret.windows import SUMMARY_FILE as INTEGRATION_JSON
+from ..runs import CONFIG_FILE as RUN_CONFIG
+from ..runs import LOG_FILE as RUN_LOG
+from ..runs import LOSS_FIGURE as RUN_LOSS_FIGURE
+from ..runs import METRICS_FILE as RUN_METRICS
+from ..runs import PREDICTIONS_FILE as RUN_PREDICTIONS
+from .comparison import COMPARISON_DIR
+from .comparison import FIGURE_FILE as COMPARISON_FIGURE
+from .comparison import TABLE_FILE as COMPARISON_CSV
+from .record import RECORD_FILE
 
 # ---------------------------------------------------------------- file names the sections read
-# (the modules that write these files own the names; they are repeated here until they export
-# them)
-RECORD_FILE = "pipeline_record.json"          # src.report.record.RECORD_FILE
-COMPARISON_DIR = "comparison"                 # Reproduce.py: <results>/comparison
-COMPARISON_CSV = "comparison.csv"             # Compare.py
-COMPARISON_FIGURE = "comparison.png"          # Compare.py
-IMPORTANCE_FIGURE = "importance_top20.png"    # Plot_importance.py (as the pipeline names it)
-IMPORTANCE_CSV = "importance_top20.csv"       # Plot_importance.py, beside its figure
+# (each imported from the module that writes the file; the rest come with their steps)
 SEEDS_CSV = "comparison_seeds.csv"            # model, metric, mean, sd, n_seeds, seed_<s>...
 PAIRED_TESTS_CSV = "paired_tests.csv"         # several seeds: paired tests between models
-RUN_CONFIG = "config.json"                    # src.runs: every run folder
-RUN_LOG = "run.log"
-RUN_METRICS = "metrics.json"
-RUN_PREDICTIONS = "predictions.csv"
-RUN_LOSS_FIGURE = "loss.png"
-RUN_IMPORTANCE = "importance.csv"             # LR.py, LGBM.py
-ENRICHMENT_CSV = "enrichment.csv"             # Attribute.py -b, in <run>/<IG>/
 ENRICHMENT_PER_INTRON_CSV = "enrichment_per_intron.csv"  # beside enrichment.csv, same columns
-INTEGRATION_JSON = "integration.json"         # Attribute.py -i
-NSITES_TXT = "nsites.txt"                     # Attribute.py -b
-TOP_TFS_FIGURE = "top_tfs.png"
-LOGO_FIGURES = (("logos_IR.png", "IR"), ("logos_non_IR.png", "non-IR"))
 DENOVO_DIR = "denovo"                         # <run>/<IG>/denovo/
 DENOVO_CSV = "patterns.csv"
 DENOVO_FIGURE = "patterns.png"
@@ -63,6 +61,8 @@ DENOVO_MD = "denovo.md"
 VARIANTS_TSV = "variant_effects.tsv"          # Predict.py with a VCF
 VARIANT_COLUMNS = ("chrom", "pos", "ref", "alt", "intron", "ref_p_ir", "alt_p_ir", "delta",
                    "log_odds_delta")
+LOGO_FIGURES = ((LOGO_FILES["IR"], "IR"), (LOGO_FILES["non_IR"], "non-IR"))
+IMPORTANCE_CSV = str(Path(IMPORTANCE_FIGURE).with_suffix(".csv"))  # beside the figure
 REPORT_FILE = "report.html"
 
 # ------------------------------------------------- commands that make a missing section's files
