@@ -1,4 +1,4 @@
-"""Benchmark: native DNABERT-2 (src/models/dnabert2_native.py) vs the official remote code.
+"""Benchmark: native DNABERT-2 (src/models/dnabert2.py) vs the official remote code.
 
 Both models get the same weights (the native model's seeded initialisation, copied by name into
 the official one) and the same batch: `--batch` sequences of up to `--tokens` tokens, real
@@ -14,8 +14,9 @@ something to skip). Measured:
   implementation alone in a fresh process: on the CPU the peak resident set (Linux VmHWM, reset
   before the calls), on CUDA `torch.cuda.max_memory_allocated`.
 
-The official code (`bert_layers.py`, `bert_padding.py` of a DNABERT-2 snapshot, needs `einops`)
-is read from `--remote-code DIR`, imported as a package with its triton flash-attention kernel
+The official code (`bert_layers.py`, `bert_padding.py` of a DNABERT-2 snapshot; it needs
+`einops`, which the project itself does not: `pip install einops`) is read from
+`--remote-code DIR` (this benchmark is the only place that runs it), imported as a package with its triton flash-attention kernel
 switched off (it fails on the CPU and with current triton; the code then takes its PyTorch
 attention path) and built with transformers' own BertConfig. Without `--remote-code` the native
 model is measured alone, and the output says so. On CUDA every case runs in float32 and in
@@ -46,8 +47,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from src.models.dnabert2_native import (DNABert2Config,  # noqa: E402
-                                        DNABert2ForSequenceClassification, read_json)
+from src.models.dnabert2 import DNABert2ForSequenceClassification  # noqa: E402
+from src.models.dnabert2 import DNABert2ModelConfig as DNABert2Config  # noqa: E402
+from src.models.dnabert2 import read_json  # noqa: E402
 
 REFERENCE_CONFIG = ROOT.parent / "shared" / "reference" / "dnabert2" / "config.json"
 CLS, SEP, PAD = 1, 2, 3  # DNABERT-2's special token ids
