@@ -112,7 +112,8 @@ def _from_checkpoint(config, args, checkpoint: dict, allowed: bool) -> DNABert2P
             f"checkpoint is loaded: set \"trust_remote_code\": true in {json_file} to allow it")
     if not args.resume:
         for key in ("max_length", "model_name_or_path", "load"):
-            stored = extra.get(key)
+            # a checkpoint without `load` predates the option: it holds no original-study load
+            stored = extra.get(key, NATIVE if key == "load" else None)
             if stored is not None and stored != getattr(config, key):
                 log.info(f"{key} = {stored!r} from {path} (the JSON says "
                          f"{getattr(config, key)!r})")
