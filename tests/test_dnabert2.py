@@ -602,3 +602,35 @@ def test_new_head_is_seeded_by_the_config(tiny_model):
     first = head(1)
     assert torch.equal(torch.rand(3), before)  # the caller's random stream is left alone
     assert torch.equal(first, head(1)) and not torch.equal(first, head(2))
+
+
+def test_generic_loading_refuses_weights_of_another_class(tiny_model):
+    """What the original study's load does silently, the generic path refuses: DNABERT-2's
+    weights leave most of a standard BERT's encoder uninitialised."""
+    from src.models.huggingface import HFSequenceClassifier
+
+    config = dnabert2.original_study_config(json.loads((tiny_model / "config.json").read_text()))
+    model = HFSequenceClassifier(config)
+    with pytest.raises(InputError, match=r"leave \d+ of \d+ encoder tensors of "
+                                         r"BertForSequenceClassification uninitialised"):
+        model.load_pretrained_weights(released_state(tiny_model), "tiny")
+
+
+def test_generic_loading_adds_the_prefix_and_old_layernorm_names(plain_bert):
+    """A bare encoder's state dict (no `bert.`, LayerNorm gamma/beta) fills every encoder
+    tensor of a transformers model."""
+    from src.models.huggingface import HFSequenceClassifier, read_model_config
+
+    state = {k.removeprefix("bert."): v for k, v in read_pretrained_weights(plain_bert).items()
+             if k.startswith("bert.")}
+    state = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias",
+                                                                      "LayerNorm.beta"): v
+             for k, v in state.items()}
+    model = HFSequenceClassifier(read_model_config(plain_bert))
+    report = model.load_pretrained_weights(state, "bare encoder")
+    assert report["missing"] == sorted(["bert.pooler.dense.weight", "bert.pooler.dense.bias",
+                                        "classifier.weight", "classifier.bias"])
+    for name in model.encoder_parameter_names():
+        original = name.removeprefix("model.bert.").replace(
+            "LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")
+        assert torch.equal(model.state_dict()[name], state[original]), name
