@@ -4,7 +4,7 @@ The study's training split (60,000 sequences of 600 bp, each also reverse-comple
 token rows) is tokenised two ways in the same run, with a BPE tokenizer of DNABERT-2's vocabulary
 size (4,096) trained here on random DNA (no download), max_length 150 as in the study:
 
-* project: `src.data.tokens.tokenize_sequences`, what `TokenizedDataset` does once per dataset: one
+* project: `src.data.tokens.tokenize`, what `build_tokenized_datasets` does once per dataset: one
   batched call of the fast tokenizer per 8,192 sequences into compact arrays. A training epoch
   then only reads rows; that reading is timed too (every item once, through `__getitem__`);
 * reference: one tokenizer call per item, as a dataset that tokenises in `__getitem__` does in
@@ -26,9 +26,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.data.encoding import ALPHABET, reverse_complement  # noqa: E402
-from src.data.tokens import TokenizedDataset, tokenize_sequences  # noqa: E402
-from src.demo.dnabert2 import make_tiny_model
-from src.models.dnabert2 import load_tokenizer
+from src.data.tokens import TokenizedDataset, load_tokenizer, tokenize  # noqa: E402
+from src.demo.dnabert2 import make_tiny_model  # noqa: E402
 
 
 def random_sequences(n: int, length: int, seed: int = 0) -> list[str]:
@@ -64,7 +63,8 @@ def main(argv=None):
     headers = np.array([f"s{i}" for i in range(len(texts))], dtype=object)
 
     start = time.perf_counter()
-    inputs, n_truncated = tokenize_sequences(tokenizer, texts, args.max_length)
+    batch = tokenize(tokenizer, texts, args.max_length)
+    inputs, n_truncated = batch.inputs(), batch.n_truncated
     dataset = TokenizedDataset(inputs, labels, headers, n_truncated)
     project_s = time.perf_counter() - start
     start = time.perf_counter()

@@ -334,11 +334,13 @@ class PreprocessConfig(StrictConfig):
 
 class DNABert2Config(TrainingConfig):
     """DNABert2.py: fine-tune DNABERT-2 (or another Hugging Face sequence classifier with a fast
-    tokenizer) on tokenised sequences; see `src.models.dnabert2`.
+    tokenizer) on tokenised sequences; see `src.models.dnabert2` and `src.train.dnabert2`.
 
     `model_name_or_path` is a local folder (works offline) or a hub id, looked up in the local
-    Hugging Face cache first. `trust_remote_code` runs the Python files that the model folder
-    ships (DNABERT-2 needs it); leave it false for models that transformers itself implements.
+    Hugging Face cache first. DNABERT-2 runs in plain PyTorch (no code of the model folder
+    runs); `trust_remote_code` lets another model run the Python files its folder ships.
+    `load` "original_study" reproduces the original study's load of DNABERT-2 (transformers'
+    standard BERT class fed the released checkpoint: most of it dropped or new).
     """
 
     results_path: str = "results/DNABert2"
@@ -354,7 +356,13 @@ class DNABert2Config(TrainingConfig):
         150, ge=3, description="tokens per sequence including [CLS] and [SEP]: shorter ones are "
                                "padded, longer ones truncated (the study: 150)")
     trust_remote_code: bool = Field(
-        False, description="run the model's own Python code (DNABERT-2 needs it)")
+        False, description="let a model other than DNABERT-2 run its own Python code (DNABERT-2 "
+                           "never does: it is built in plain PyTorch)")
+    load: Literal["native", "original_study"] = Field(
+        "native", description="native: the whole pretrained DNABERT-2 encoder; original_study: "
+                              "the original study's load (transformers' standard BERT class "
+                              "fed the released checkpoint; 52 tensors loaded, 90 dropped, 149 "
+                              "new)")
 
 
 class AttributeConfig(StrictConfig):

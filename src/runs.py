@@ -218,7 +218,8 @@ def newer_than(target: str | Path, runs, name: str) -> bool:
 
 def run_label(folder: str | Path) -> str:
     """A short name for a run: its model (the folder name before the timestamp), with the Sei
-    feature set for LR/LGBM runs, e.g. "FSei", "LR (TF)"."""
+    feature set for LR/LGBM runs, e.g. "FSei", "LR (TF)", and "(original load)" for a DNABERT-2
+    run with the original study's load."""
     folder = Path(folder)
     model = re.sub(r"(_eval)?_\d{8}-\d{6}(_\d+)?$", "", folder.name)
     config_file = folder / CONFIG_FILE
@@ -232,6 +233,8 @@ def run_label(folder: str | Path) -> str:
             feature_set = config["feature_set"]
         if feature_set:
             model = f"{model} ({feature_set})"
+        if config.get("load") == "original_study":  # DNABert2.py's original-study load
+            model = f"{model} (original load)"
     return model
 
 

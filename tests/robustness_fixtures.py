@@ -56,8 +56,7 @@ def build_base(root: Path) -> Path:
     write_official_checkpoint(Sei((4, 6, 8), n_targets=len(SEI_NAMES)), root / "sei" / "sei.pth")
     (root / "sei" / "target.names").write_text("\n".join(SEI_NAMES) + "\n")
     make_tiny_model(root / "bert", sequences[:40], vocab_size=64, hidden_size=16,
-                    num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                    max_position_embeddings=128)
+                    num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
     write_feature_folder(root / "features", sizes=FEATURE_SIZES, n_features=30)
     # one trained Basset run (1 epoch): best.pt, last.pt, config.json
     configs = write_configs(root)

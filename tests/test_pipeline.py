@@ -128,7 +128,7 @@ def test_demo_sequence_writes_every_output(tiny_demo):
     names = [step.name for step in pipeline.steps]
     assert names == ["demo data", "demo Sei", "tiny DNABERT-2", "FSei", "Preprocess", "LR ALL",
                      "LR TF", "LR HM", "LGBM", "importance plot", "Basset", "ConvNet",
-                     "DNABERT-2", "Attribute", "Compare"]
+                     "DNABERT-2", "DNABERT-2 (original load)", "Attribute", "Compare"]
     assert set(status.values()) == {"ran"} and len(calls) == len(names)
     data, results = root / "data", root / "results"
     table = pd.read_csv(data / "final_data.csv")
@@ -145,7 +145,7 @@ def test_demo_sequence_writes_every_output(tiny_demo):
             assert np.isfinite(features).all() and set(np.unique(labels)) <= {0, 1}
     model_results = {"FSei": "FSei", "LR/ALL": "LR", "LR/TF": "LR", "LR/HM": "LR",
                      "LGBM/TF": "LGBM", "Basset": "Basset", "ConvNet": "ConvNet",
-                     "DNABert2": "DNABERT2"}
+                     "DNABert2": "DNABERT2", "DNABert2_original": "DNABERT2"}
     for folder, model in model_results.items():
         (run,) = training_runs(results / folder)
         predictions = pd.read_csv(run / "predictions.csv")
@@ -159,10 +159,11 @@ def test_demo_sequence_writes_every_output(tiny_demo):
     out = results / "comparison"
     comparison = pd.read_csv(out / "comparison.csv")
     assert comparison["model"].tolist() == ["FSei", "LR (ALL)", "LR (TF)", "LR (HM)",
-                                            "LGBM (TF)", "Basset", "ConvNet", "DNABERT2"]
+                                            "LGBM (TF)", "Basset", "ConvNet", "DNABERT2",
+                                            "DNABERT2 (original load)"]
     assert comparison["published_auroc"].notna().all()
     assert comparison["auroc"].between(0, 1).all()
-    assert (out / "comparison.md").read_text().count("\n") == 10
+    assert (out / "comparison.md").read_text().count("\n") == 11
     for figure in ("comparison.png", "importance_top20.png"):
         assert matplotlib.image.imread(out / figure).ndim == 3
     assert len(pd.read_csv(out / "importance_top20.csv")) == 40

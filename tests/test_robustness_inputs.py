@@ -298,7 +298,7 @@ def test_config_typo_and_wrong_type(ws, capsys, name):
 
 @pytest.mark.parametrize("name, script, needs", [
     ("ConvNet", ConvNet, "ConvNet"), ("FSei", FSei, "FSei"), ("LR", LR, "LR"),
-    ("DNABert2", DNABert2, "DNABERT2")])
+    ("DNABert2", DNABert2, "DNABERT2 or HFSequenceClassifier")])
 def test_checkpoint_of_another_model(ws, capsys, name, script, needs):
     folder, configs = ws
     best = folder / "results" / "Basset" / "Basset_run" / "best.pt"
@@ -481,8 +481,7 @@ def test_fsei_pretrained_weights_that_do_not_fit(ws, capsys, problem):
 
 @pytest.mark.parametrize("problem", ["truncated weights", "bad config.json", "no tokenizer"])
 def test_damaged_model_folder(ws, capsys, problem):
-    """DNABert2.py -n with a model folder whose download broke off. (Without tokenizer.json,
-    transformers makes an empty tokenizer that turns every sequence into [UNK].)"""
+    """DNABert2.py -n with a model folder whose download broke off."""
     folder, configs = ws
     bert = folder / "bert"
     if problem == "truncated weights":
@@ -496,7 +495,7 @@ def test_damaged_model_folder(ws, capsys, problem):
     else:
         (bert / "tokenizer.json").unlink()
         (bert / "tokenizer_config.json").unlink()
-        expected = [rf"the tokenizer of {loose(bert)} knows no DNA", "needs the model's own "
+        expected = [rf"{loose(bert / 'tokenizer.json')} not found", "needs the model's own "
                     "tokenizer.json"]
     assert_refused(DNABert2, ["--json", configs["DNABert2"], *NEW], folder, capsys, *expected)
 

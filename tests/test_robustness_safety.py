@@ -5,7 +5,7 @@
   does not even import pickle, and passes `trust_remote_code` only from a config.
 * A checkpoint that carries a model's own Python code cannot run it by itself: `build_model`
   refuses it unless the caller allows it (`allow_remote_code=True`, which DNABert2.py passes when its
-  JSON says `trust_remote_code: true`).
+  JSON says `trust_remote_code: true`). DNABERT-2 itself never runs code (native PyTorch).
 * Names that come from configs or checkpoints cannot point outside their folder.
 * A loss, validation loss or weights that become inf/NaN stop training with the epoch (and
   batch), through the scripts, and no checkpoint of the broken model is written.
@@ -119,14 +119,15 @@ def test_one_safe_loader_reads_every_pytorch_file():
             if isinstance(node, ast.Call) and _dotted(node.func) == "torch.load":
                 calls.append(str(path.relative_to(ROOT)))
     assert calls == ["src/io.py"], calls
-    for module in ("src/models/sei.py", "src/models/dnabert2.py", "src/train/checkpoints.py"):
+    for module in ("src/models/sei.py", "src/models/huggingface.py", "src/train/checkpoints.py"):
         assert "safe_torch_load(" in (ROOT / module).read_text()
 
 
 # --- a checkpoint that carries code -----------------------------------------------------------
 
 def _remote_architecture(marker: Path) -> dict:
-    """A DNABERT2 architecture whose own code (auto_map) would create `marker` on import."""
+    """An HFSequenceClassifier architecture whose own code (auto_map) would create `marker` on
+    import."""
     from transformers import BertConfig
 
     config = BertConfig(vocab_size=32, hidden_size=8, num_hidden_layers=1,
@@ -154,11 +155,11 @@ def test_checkpoint_code_runs_only_when_the_caller_allows_it(tmp_path, capsys):
     with pytest.raises(InputError, match=r"runs its own Python code \(trust_remote_code, "
                                          r"marker_model.Classifier\), and the caller did not "
                                          r"allow it.*trust_remote_code\\?\": true"):
-        build_model("DNABERT2", architecture)
+        build_model("HFSequenceClassifier", architecture)
     assert not marker.exists() and not _code_folders_mentioning(str(marker))
 
     # what DNABert2.py does when its JSON trusts the code
-    model = build_model("DNABERT2", architecture, allow_remote_code=True)
+    model = build_model("HFSequenceClassifier", architecture, allow_remote_code=True)
     assert marker.exists(), "the allowed code should have run"
     assert type(model.model).__name__ == "Classifier"
 
@@ -177,15 +178,15 @@ def test_checkpoint_code_runs_only_when_the_caller_allows_it(tmp_path, capsys):
 @pytest.mark.parametrize("name", ["../evil.json", "/tmp/evil.json", ".", "..", "a\\..\\b", "",
                                   "sub/tokenizer.json"])
 def test_checkpoint_file_names_stay_in_their_folder(tmp_path, name):
+    from src.data.tokens import tokenizer_from_files
     from src.models import build_model
-    from src.models.dnabert2 import tokenizer_from_files
 
-    with pytest.raises(InputError, match="bad name"):
+    with pytest.raises(InputError, match="bad name"):  # never written anywhere, only these read
         tokenizer_from_files({name: "{}"}, "test checkpoint")
     architecture = _remote_architecture(tmp_path / "never")
     architecture["remote_code"] = {name or "x": "print('never')"}
     with pytest.raises(InputError, match="not a plain .py file name"):
-        build_model("DNABERT2", architecture, allow_remote_code=True)
+        build_model("HFSequenceClassifier", architecture, allow_remote_code=True)
     assert not (Path(tempfile.gettempdir()) / "evil.json").exists()
 
 

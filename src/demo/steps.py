@@ -1,5 +1,5 @@
 """The demo's own steps, put in front of the study's (`Reproduce.py --config demo`): they write
-the synthetic data, a demo Sei and a tiny DNABERT-2 stand-in to the paths the demo configs name."""
+the synthetic data, a demo Sei and a tiny DNABERT-2 snapshot to the paths the demo configs name."""
 
 from __future__ import annotations
 
@@ -47,6 +47,11 @@ def demo_input_steps(json_dir: str | Path, sizes: DemoSizes | None = None
                          f"must be in one folder (the 'demo Sei' step writes both there)")
     data = Path(fsei.data_path)
     tiny = dnabert.model_name_or_path
+    if cfg["DNABert2_original"].model_name_or_path != tiny:
+        raise InputError(f"{j / 'DNABert2_original.json'} names the model "
+                         f"{cfg['DNABert2_original'].model_name_or_path}, {j / 'DNABert2.json'} "
+                         f"{tiny}: the demo writes one tiny DNABERT-2, so give both the same "
+                         f"model_name_or_path")
     steps = [
         Step("demo data", "Make_demo_data.py",
              ["--out", str(data), "-n", str(sizes.data.n_sequences), "--length",

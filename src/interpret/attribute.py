@@ -96,7 +96,7 @@ def data_config_from_checkpoint(checkpoint: dict, path: str | Path,
         raise InputError(
             f"{path} is a {checkpoint.get('model_name')} checkpoint without sequence settings "
             f"(sequence_length, data_path) in its config: Attribute.py needs a model that reads "
-            f"one-hot DNA (FSei, ConvNet, Basset)")
+            f"one-hot DNA (FSei, ConvNet, Basset) or a DNABert2.py model")
     known = {k: config[k] for k in SequenceDataConfig.model_fields if k in config}
     try:
         data = SequenceDataConfig.model_validate(known)
@@ -165,9 +165,17 @@ def check_sequence_model(model: nn.Module, length: int, device: torch.device,
 
 
 def compute_windows(model: nn.Module, data: AttributionData, config: AttributeConfig,
-                    device: torch.device, log=print, progress: bool = True) -> Windows:
-    """The -i step: select confident sequences, Integrated Gradients, hot-spot windows."""
-    probabilities = predict_probabilities(model, data.codes, device, config.batch_size, progress)
+                    device: torch.device, log=print, progress: bool = True,
+                    methods=None) -> Windows:
+    """The -i step: select confident sequences, Integrated Gradients, hot-spot windows.
+
+    methods : for a model that does not read one-hot DNA, an object with `predict` and
+        `attribute` of the signatures of `predict_probabilities` and `attribute_sequences`
+        (and a `description`), e.g. `src.interpret.tokens.TokenAttribution`
+    """
+    predict = methods.predict if methods is not None else predict_probabilities
+    attribute = methods.attribute if methods is not None else attribute_sequences
+    probabilities = predict(model, data.codes, device, config.batch_size, progress)
     selected = {label: select_confident(data.labels, probabilities, config.prediction_threshold,
                                         label) for label in (0, 1)}
     counts = {}
@@ -183,8 +191,8 @@ def compute_windows(model: nn.Module, data: AttributionData, config: AttributeCo
                 f"lower the prediction threshold (-p) or use a better model")
     order = np.sort(np.concatenate(list(selected.values())))
     start_time = time.perf_counter()
-    result = attribute_sequences(model, data.codes[order], data.labels[order], device,
-                                 config.ig_steps, config.ig_method, config.batch_size, progress)
+    result = attribute(model, data.codes[order], data.labels[order], device, config.ig_steps,
+                       config.ig_method, config.batch_size, progress)
     spans, matrices, sequences = cut_windows(result.attributions, data.codes[order],
                                              data.starts[order], data.ends[order],
                                              config.ig_threshold, config.window)
@@ -208,6 +216,8 @@ def compute_windows(model: nn.Module, data: AttributionData, config: AttributeCo
                "prediction_threshold": config.prediction_threshold,
                "ig_steps": config.ig_steps, "ig_method": config.ig_method,
                "data_path": str(data.data_path)}
+    if methods is not None:
+        summary["attribution"] = methods.description
     return Windows(table, matrices, summary)
 
 
@@ -315,10 +325,15 @@ def run_attribution(config: AttributeConfig, model: str | Path, integrate: bool,
 
 def integration_inputs(config: AttributeConfig, model_path: Path) -> SimpleNamespace:
     """The model (on its device, checked against the one-hot contract), its checkpoint and the
-    valid + test data of `-i`, read and validated (`InputError` otherwise)."""
+    valid + test data of `-i`, read and validated (`InputError` otherwise). A DNABert2.py
+    checkpoint gets `src.interpret.tokens.token_integration_inputs` (with `methods`)."""
     from ..train.checkpoints import load_model
 
     model, checkpoint = load_model(model_path)
+    from .tokens import is_token_checkpoint, token_integration_inputs
+
+    if is_token_checkpoint(checkpoint):  # DNABert2.py's language models: token IG, per base
+        return token_integration_inputs(config, model_path, model, checkpoint)
     data_config = data_config_from_checkpoint(checkpoint, model_path, config.data_path)
     device = choose_device(config.device)
     if config.window > data_config.sequence_length:
@@ -338,7 +353,8 @@ def integrate_step(config: AttributeConfig, model_path: Path, log=print,
     log(f"{checkpoint['model_name']} model, {len(data)} valid + test sequences "
         f"(reverse complements: {'yes' if data.is_reverse_complement.any() else 'no'}) from "
         f"{data.data_path}, device {device}")
-    windows = compute_windows(model, data, config, device, log, progress)
+    windows = compute_windows(model, data, config, device, log, progress,
+                              getattr(inputs, "methods", None))
     windows.summary.update(model=str(model_path), model_name=checkpoint["model_name"])
     return windows
 

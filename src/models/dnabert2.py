@@ -1,334 +1,700 @@
-"""DNABERT-2 fine-tuned to predict intron retention, usable offline.
+"""DNABERT-2 in plain PyTorch: the released model, without its remote code or triton.
 
-The model is a Hugging Face sequence-classification model named by `model_name_or_path`: the hub
-id `zhihan1996/DNABERT-2-117M` by default, or a local folder (a snapshot of DNABERT-2, or any
-BERT-like model with a fast tokenizer). It is wrapped as the registered model "DNABERT2":
+DNABERT-2 (Zhou et al. 2023, hub id `zhihan1996/DNABERT-2-117M`) is a MosaicBERT: a BERT encoder
+without position embeddings, ALiBi attention biases, a gated (GEGLU) MLP and post-LayerNorm. Its
+released code (`bert_layers.py`, run through `trust_remote_code`) breaks with current triton and
+transformers; this module computes the same function with `torch.nn` only, on CPU and GPU, at
+any length, and never runs code from a download:
 
-    input   dict of input_ids, attention_mask (and token_type_ids), each (N, max_length) int64
-    output  (N, 2) logits, class 1 = retained intron
+* `DNABert2ModelConfig` (the fields of the released config.json that the model uses; that file
+  has no `model_type` key) and `DNABert2ForSequenceClassification` (encoder + the official pooler
+  and classifier head). Parameter names equal the official model's, so its state dicts load by
+  name with `strict=True` (`reference/dnabert2/dnabert2_state_dict_layout.tsv`).
+* `load_pretrained_encoder` / `load_snapshot_model`: the released masked-LM checkpoint of a local
+  snapshot folder (`pytorch_model.bin` or `model.safetensors`), loaded by name: `cls.predictions.*`
+  ignored, every other tensor accounted for (missing, unexpected and mis-shaped ones listed in
+  the error).
+* `DNABERT2` (registered "DNABERT2"): the project's model, input {input_ids, attention_mask}
+  (N, T) int64 -> (N, 2) logits; a checkpoint rebuilds it from the config it stores.
+* `original_study_load`: what the original study ran instead (transformers' standard
+  `BertForSequenceClassification` fed the released checkpoint), with the lists of loaded,
+  dropped and newly initialised tensors (`src.models.huggingface.HFSequenceClassifier`).
 
-Sequences are tokenised once per dataset, in batches (`TokenizedDataset`), padded on the right
-to `max_length` with attention masks; longer ones are truncated and counted.
+Tokenizer and tokenisation: `src.data.tokens`; Integrated Gradients on the token embeddings:
+`src.interpret.tokens`.
 
-Offline use
------------
-* A local folder is read with `local_files_only`. A hub id is resolved by
-  `huggingface_hub.snapshot_download`, which returns the cached snapshot when there is one and
-  touches no network under `HF_HUB_OFFLINE=1`; a miss is one `InputError` that says how to
-  download the snapshot, not a stack of hub retries.
-* A checkpoint holds everything `-m` needs without the original folder: the weights, the model's
-  config dict as `architecture` (so `build_model("DNABERT2", architecture)` rebuilds it from the
-  config, downloading nothing), the tokenizer files in `extra`, and, for a model that ships its
-  own code (`trust_remote_code`), that code (`architecture["remote_code"]`). Checkpoint code is
-  only run when the JSON used with `-m` also says `trust_remote_code: true`.
-
-DNABERT-2's own code (MosaicBERT: ALiBi attention, gated MLP; needs `einops`)
-----------------------------------------------------------------------------
-Known incompatibilities, and what this module does about them:
-
-1. `config_class` mismatch (transformers > 4.29): its `BertForSequenceClassification` expects
-   transformers' own `BertConfig`, not the `configuration_bert.BertConfig` the folder ships.
-   The config is built with the built-in class of its `model_type` whenever there is one.
-2. transformers 5 builds a model on the meta device inside `from_pretrained`; DNABERT-2
-   computes its ALiBi tensor in `__init__` and fails ("Tensor on device meta is not on the
-   expected device cpu!"). The model is built with `from_config` (real tensors) and the
-   pretrained weights are then loaded by name (`load_pretrained_weights`).
-3. Its triton flash-attention kernel fails with current triton ("unexpected keyword argument
-   'trans_b'") and on CPU (`assert q.is_cuda`). The module global `flash_attn_qkvpacked_func`
-   of the loaded code is set to None, so the code takes its PyTorch attention path (what
-   uninstalling triton achieves).
-
-These are reproduced on a small stand-in with the same structure in tests/test_dnabert2.py; the
-real snapshot could not be tested here (no network).
+Attention runs through `torch.nn.functional.scaled_dot_product_attention` with one additive
+float bias (ALiBi + padding), so a GPU uses its fused kernels; the bias is built for each batch's
+length, device and dtype (no maximum length). In float32 the outputs equal the official code's
+within 1e-5 (tests/test_dnabert2_model.py, against `reference/dnabert2/dnabert2_reference.npz`:
+largest difference 6e-6 in the last hidden state, 2e-6 in the logits).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import re
-import sys
-import tempfile
-from dataclasses import dataclass, field
+import functools
+import math
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ..io import safe_torch_load, temporary_file_beside
-from ..runs import LAST_CHECKPOINT, console_logger
+from ..runs import console_logger
+from .huggingface import HFSequenceClassifier, read_json_file, read_pretrained_weights
 from .registry import register_model
 
 MODEL_NAME = "DNABERT2"
-DEFAULT_MODEL = "zhihan1996/DNABERT-2-117M"
-HEAD_MODULES = ("pooler",)  # parts of the base model that a classifier adds (new, trainable)
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-DNA_PROBE = "ACGTTGCAACGGTTCA"  # a DNA tokenizer must know some of its tokens
-DOWNLOAD_HINT = (
-    "To use the model offline, download the snapshot once on a machine with internet:\n"
-    "    hf download {name} --local-dir models/{short}\n"
-    "(`huggingface-cli download ...` with older huggingface_hub), copy the folder here and set "
-    "\"model_name_or_path\": \"models/{short}\" in the JSON")
-
+# tensors of a masked-LM checkpoint that belong to its pretraining heads (MLM, NSP): not used by a
+# classifier
+PRETRAINING_HEAD_PREFIX = "cls."
+# parts of a classifier that a masked-LM checkpoint does not hold: they start from fresh weights
+HEAD_PREFIXES = ("bert.pooler.", "classifier.")
+MASK_BIAS = -10000.0  # additive bias of a padded key, as in the official code
 
 # Model loading happens before a run's log exists: these messages go to the console.
 log = console_logger("ir_sei.dnabert2")
 
+
 # ---------------------------------------------------------------------------------------------
-# Finding the model
+# Configuration
 
 
-def resolve_model_folder(name_or_path: str) -> Path:
-    """The local folder of a model: `name_or_path` itself, or the cached hub snapshot.
+@dataclass(frozen=True)
+class DNABert2ModelConfig:
+    """The settings of a DNABERT-2 classifier; defaults are those of DNABERT-2-117M.
 
-    A hub id (`owner/name`) not in the local cache is downloaded once, unless the machine is
-    offline (`HF_HUB_OFFLINE=1`) or the hub cannot be reached.
+    Read from a snapshot's config.json with `from_dict` / `from_file` (other keys of that file,
+    e.g. `auto_map`, `alibi_starting_size`, `max_position_embeddings`, are not used: ALiBi needs
+    no maximum length). `hidden_act` is not a field: the official MLP uses exact GELU whatever
+    the config says.
 
-    Raises
-    ------
-    InputError
-        The folder does not exist or has no config.json; the hub id is not cached and cannot
-        be downloaded. The message says how to get the snapshot.
+    `pad_token_id` is the `padding_idx` of the word embeddings. The released config has none,
+    so, as in the official code (transformers' BertConfig default), it is 0, which is `[UNK]` in
+    DNABERT-2's vocabulary: that row gets no gradient when fine-tuning.
     """
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise InputError(
-                f"model folder {path} has no config.json: model_name_or_path must name the folder "
-                f"of a Hugging Face model (config.json, weights, tokenizer.json), e.g. the "
-                f"snapshot of {DEFAULT_MODEL}")
-        return path
-    if path.exists():
-        raise InputError(f"model_name_or_path {path} is a file; it must name a model folder or a "
-                         f"Hugging Face hub id such as {DEFAULT_MODEL}")
-    if not _looks_like_hub_id(name_or_path):
-        raise InputError(
-            f"model folder {path} not found: set model_name_or_path in the JSON to an existing "
-            f"folder, or to a hub id such as {DEFAULT_MODEL}.\n" + download_hint())
-    return _hub_snapshot(name_or_path)
 
+    vocab_size: int = 4096
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.0
+    classifier_dropout: float | None = None
+    pad_token_id: int = 0
+    num_labels: int = 2
+    initializer_range: float = 0.02
 
-def model_folder_problem(name_or_path: str) -> str | None:
-    """Without touching the network: None when `name_or_path` is a model folder (with
-    config.json) or a hub id in the local Hugging Face cache, else what is wrong."""
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        return None if (path / "config.json").is_file() else f"model folder {path} has no config.json"
-    if _looks_like_hub_id(name_or_path) and not path.exists():
-        try:
-            from huggingface_hub import try_to_load_from_cache
+    def __post_init__(self):
+        problem = self.problem()
+        if problem:
+            raise InputError(f"DNABERT-2 config: {problem}")
 
-            if isinstance(try_to_load_from_cache(name_or_path, "config.json"), str):
-                return None
-        except Exception:  # noqa: BLE001 - an unusable cache is the same as no cache
-            pass
-        return f"{name_or_path} is neither a local folder nor in the Hugging Face cache"
-    return f"model folder {path} not found"
-
-
-def download_hint(name: str = DEFAULT_MODEL) -> str:
-    """How to get a model snapshot for offline use."""
-    return DOWNLOAD_HINT.format(name=name, short=name.split("/")[-1])
-
-
-def _looks_like_hub_id(name: str) -> bool:
-    return (re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", name) is not None
-            and not name.startswith((".", "/", "~")))
-
-
-def _hub_snapshot(repo_id: str) -> Path:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError
-
-    hint = download_hint(repo_id)
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-    try:
-        # One call: the cached snapshot when present (no network when offline), else a download
-        # of the files a classifier needs.
-        folder = snapshot_download(
-            repo_id, allow_patterns=["*.json", "*.py", "*.txt", "*.safetensors", "*.bin",
-                                     "*.model"])
-    except (OSError, HfHubHTTPError, ValueError) as err:
-        reason = " ".join(str(err).split())[:400] or type(err).__name__
-        where = ("the machine is offline (HF_HUB_OFFLINE=1)" if offline
-                 else f"it could not be downloaded ({reason})")
-        raise InputError(f"model {repo_id} is not in the local Hugging Face cache and {where}.\n"
-                         f"{hint}") from None
-    return Path(folder)
-
-
-def read_model_config(folder: Path) -> dict:
-    """config.json of a model folder as a dict."""
-    path = Path(folder) / "config.json"
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read {path} ({err}); is the model folder complete?") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}, line {err.lineno}: not valid JSON ({err.msg}); download the "
-                         f"model again") from None
-    if not isinstance(config, dict) or "model_type" not in config:
-        raise InputError(f"{path} has no model_type: it is not the config of a Hugging Face model")
-    return config
-
-
-def ships_own_code(config: dict) -> bool:
-    """Whether a model config names its own sequence-classification class (remote code)."""
-    return "AutoModelForSequenceClassification" in (config.get("auto_map") or {})
-
-
-def read_model_code(folder: Path) -> dict[str, str]:
-    """The Python files a model folder ships (its remote code), name -> text."""
-    return {p.name: p.read_text(encoding="utf-8") for p in sorted(Path(folder).glob("*.py"))}
-
-
-# ---------------------------------------------------------------------------------------------
-# Tokenizer
-
-
-def load_tokenizer(folder: Path, trust_remote_code: bool = False):
-    """The fast tokenizer of a model folder, padding on the right (the [CLS] token is pooled)."""
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True,
-                                                  trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"cannot load the tokenizer of {folder} ({first}): the folder needs "
-                         f"tokenizer.json (and tokenizer_config.json)") from None
-    return _check_tokenizer(tokenizer, folder)
-
-
-def _check_tokenizer(tokenizer, source):
-    if not getattr(tokenizer, "is_fast", False):
-        raise InputError(f"the tokenizer of {source} is not a fast (Rust) tokenizer: the folder "
-                         f"needs tokenizer.json")
-    if tokenizer.pad_token is None:
-        raise InputError(f"the tokenizer of {source} has no padding token: set pad_token in its "
-                         f"tokenizer_config.json (DNABERT-2 uses [PAD])")
-    # Without tokenizer.json, transformers 5 quietly builds an empty tokenizer of the model
-    # type (special tokens only): every sequence would become [CLS] [UNK] [SEP].
-    probe = tokenizer(DNA_PROBE, add_special_tokens=False)["input_ids"]
-    if not probe or all(i == tokenizer.unk_token_id for i in probe):
-        raise InputError(f"the tokenizer of {source} knows no DNA: {DNA_PROBE!r} is all unknown "
-                         f"tokens. The model folder needs the model's own tokenizer.json (was "
-                         f"the download complete?)")
-    tokenizer.padding_side = "right"
-    tokenizer.truncation_side = "right"
-    return tokenizer
-
-
-def tokenizer_to_files(tokenizer) -> dict[str, str]:
-    """The files `save_pretrained` writes for a tokenizer, name -> text (kept in checkpoints)."""
-    with tempfile.TemporaryDirectory(prefix="ir-sei-tokenizer-") as tmp:
-        tokenizer.save_pretrained(tmp)
-        files = {}
-        for path in sorted(Path(tmp).iterdir()):
-            try:
-                files[path.name] = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:  # e.g. a sentencepiece model: tokenizer.json suffices
+    def problem(self) -> str | None:
+        """What is wrong with these settings (None: nothing)."""
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "type_vocab_size", "num_labels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                return f"{name} must be a positive integer, not {value!r}"
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout",
+                     "layer_norm_eps", "initializer_range"):
+            value = getattr(self, name)
+            if value is None and name == "classifier_dropout":
                 continue
-    if "tokenizer.json" not in files:
-        raise InputError("the tokenizer did not save a tokenizer.json; a fast tokenizer is needed")
-    return files
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
+                    or ("dropout" in name and value >= 1):
+                return (f"{name} must be a number {'in [0, 1)' if 'dropout' in name else '>= 0'}"
+                        f", not {value!r}")
+        pad = self.pad_token_id
+        if isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < self.vocab_size:
+            return (f"pad_token_id must be a token id below vocab_size {self.vocab_size}, "
+                    f"not {pad!r}")
+        if self.hidden_size % self.num_attention_heads:
+            return (f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads "
+                    f"{self.num_attention_heads}")
+        return None
+
+    @property
+    def head_size(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @classmethod
+    def from_dict(cls, config: Mapping, source: str = "the config", **overrides
+                  ) -> "DNABert2ModelConfig":
+        """The fields of `config` (a config.json dict; other keys ignored), then `overrides`.
+
+        A key that is absent or null takes the default, except `classifier_dropout` (null means
+        "use hidden_dropout_prob", as in the official code).
+        """
+        if not isinstance(config, Mapping):
+            raise InputError(f"{source} must hold a JSON object, not {type(config).__name__}")
+        names = {f.name for f in fields(cls)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise TypeError(f"unknown DNABert2ModelConfig fields {sorted(unknown)}")
+        values = {name: config[name] for name in names
+                  if name in config and (config[name] is not None
+                                         or name == "classifier_dropout")}
+        values.update(overrides)
+        probe = cls.__new__(cls)  # checked here, so that the message can name `source`
+        for f in fields(cls):
+            object.__setattr__(probe, f.name, values.get(f.name, f.default))
+        problem = probe.problem()
+        if problem:
+            raise InputError(f"{source}: {problem}")
+        return probe
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides) -> "DNABert2ModelConfig":
+        """The config of a snapshot: `path` is its config.json or the snapshot folder."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "config.json"
+        return cls.from_dict(read_json(path, "model config"), str(path), **overrides)
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (what a checkpoint stores to rebuild the model)."""
+        return asdict(self)
 
 
-def tokenizer_from_files(files: dict[str, str], source: str = "the checkpoint"):
-    """Rebuild a tokenizer from `tokenizer_to_files` output, offline."""
-    from transformers import AutoTokenizer
+def read_json(path: str | Path, what: str = "model config") -> dict:
+    """A JSON object from a snapshot's file; a missing or broken file is an `InputError`."""
+    return read_json_file(path, what)
 
-    with tempfile.TemporaryDirectory(prefix="ir-sei-tokenizer-") as tmp:
-        for name, text in files.items():
-            if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name \
-                    or "\\" in name or not isinstance(text, str):
-                raise InputError(f"{source} holds a tokenizer file with a bad name {name!r} (a "
-                                 f"checkpoint may only name plain files); it was not written by "
-                                 f"DNABert2.py")
-            Path(tmp, name).write_text(text, encoding="utf-8")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(tmp, local_files_only=True,
-                                                      trust_remote_code=False)
-        except (OSError, ValueError) as err:
-            raise InputError(f"cannot rebuild the tokenizer stored in {source} ({err})") from None
-    return _check_tokenizer(tokenizer, source)
+
+def is_dnabert2_config(config: Mapping) -> bool:
+    """Whether a config.json dict describes DNABERT-2 (MosaicBERT: ALiBi, gated MLP).
+
+    True when its `auto_map` names classes of `bert_layers` (the released code) or it has
+    `alibi_starting_size`, and it does not name another model type. Such a model is built by
+    this module; any other goes through transformers' Auto classes.
+    """
+    model_type = config.get("model_type")
+    if model_type not in (None, "bert"):
+        return False
+    auto_map = config.get("auto_map") or {}
+    names_bert_layers = isinstance(auto_map, Mapping) and any(
+        isinstance(ref, str) and ref.split("--")[-1].startswith("bert_layers.")
+        for ref in auto_map.values())
+    return names_bert_layers or "alibi_starting_size" in config
 
 
 # ---------------------------------------------------------------------------------------------
 # Model
 
 
-@register_model(MODEL_NAME)
-class DNABERT2(nn.Module):
-    accepts_remote_code = True  # `build_model` passes the caller's `allow_remote_code`
+def alibi_slopes(n_heads: int) -> list[float]:
+    """ALiBi slope of each attention head, as the official code computes them.
 
-    """A Hugging Face sequence-classification model with two classes, built from its config.
+    For 2^k heads: 2^(-8/n) to the powers 1..n. Otherwise the slopes of the largest power of two
+    below n, then every other slope of twice that many. 12 heads: 2^-1 ... 2^-8, then 2^-0.5,
+    2^-1.5, 2^-2.5, 2^-3.5.
+    """
+    def power_of_2(n: int) -> list[float]:
+        start = 2.0 ** (-8.0 / n)
+        return [start ** (i + 1) for i in range(n)]
+
+    if n_heads < 1:
+        raise ValueError(f"n_heads must be positive, not {n_heads}")
+    if math.log2(n_heads).is_integer():
+        return power_of_2(n_heads)
+    closest = 2 ** math.floor(math.log2(n_heads))
+    return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][:n_heads - closest]
+
+
+def attention_bias(attention_mask: torch.Tensor | None, n_heads: int, length: int,
+                   device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The additive attention bias: ALiBi plus -10000 where the key is padding.
 
     Parameters
     ----------
-    config : dict, the model's config (config.json); `num_labels` is set to 2
-    trust_remote_code : bool, build the class the config names in `auto_map` from `remote_code`
-    remote_code : dict file name -> Python source, the model's own code (with trust_remote_code)
-    freeze_encoder : bool, keep the pretrained encoder (embeddings and transformer layers) fixed
-        and train only the head (pooler + classifier)
-    allow_remote_code : bool, the caller's permission to run `remote_code` (from the user's
-        JSON, never from a checkpoint); without it a trust_remote_code model is refused
+    attention_mask : (N, T), 1 (or True) for real tokens, 0 for padding; None: no padding
+    n_heads, length : heads H and tokens T
 
-    The weights are random: `load_pretrained` loads a model folder's weights, a checkpoint loads
-    its own. Forward: input_ids, attention_mask, token_type_ids (N, L) -> logits (N, 2).
+    Returns
+    -------
+    torch.Tensor (N, H, T, T), or (1, H, T, T) without a mask, of `dtype`:
+    bias[n, h, i, j] = -slope_h * |i - j| (+ -10000 when token j of sequence n is padding).
+    Computed in float32 as the official code does, then cast.
+    """
+    positions = torch.arange(length, device=device)
+    distance = (positions[None, :] - positions[:, None]).abs()
+    bias = _slopes(n_heads, torch.device(device))[:, None, None] * -distance  # (H, T, T) fp32
+    bias = bias.unsqueeze(0)
+    if attention_mask is not None:
+        padding = (1.0 - attention_mask.to(device=device, dtype=torch.float32)) * MASK_BIAS
+        bias = bias + padding[:, None, None, :]
+    return bias.to(dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _slopes(n_heads: int, device: torch.device) -> torch.Tensor:
+    """`alibi_slopes` as a float32 tensor on `device`, made once (a copy from the host on every
+    forward would wait for the GPU's queue)."""
+    with torch.inference_mode(False), torch.no_grad():
+        return torch.tensor(alibi_slopes(n_heads), dtype=torch.float32, device=device)
+
+
+def _init_weights(module: nn.Module, std: float) -> None:
+    """BERT's initialisation (transformers' `_init_weights`): normal(0, std) weights, zero
+    biases, the padding row of an embedding zero, LayerNorm 1 and 0."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, mean=0.0, std=std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, mean=0.0, std=std)
+        if module.padding_idx is not None:
+            with torch.no_grad():
+                module.weight[module.padding_idx].zero_()
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+class BertEmbeddings(nn.Module):
+    """Word + token-type embeddings, LayerNorm, dropout. No position embeddings (ALiBi)."""
+
+    def __init__(self, config: DNABert2ModelConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size,
+                                            padding_idx=config.pad_token_id)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None,
+                inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, T) token ids, or (N, T, D) `inputs_embeds` -> (N, T, D)."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("give exactly one of input_ids and inputs_embeds")
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        if token_type_ids is None:  # all type 0: row 0, broadcast (no (N, T) lookup)
+            embeddings = inputs_embeds + self.token_type_embeddings.weight[0]
+        else:
+            embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class Tokens:
+    """Where the real tokens of an (N, T) batch are, to run the position-wise layers on them only.
+
+    As the official code does, the linear layers, LayerNorms and the MLP work on the real tokens
+    packed as (nnz, D); attention scatters them back to (N, T, ...) (zeros at padding, which the
+    bias masks). Without padding nothing is gathered or scattered.
+
+    Parameters
+    ----------
+    attention_mask : (N, T), 1/True for real tokens; None: all real
+    batch, width : N and T
     """
 
-    def __init__(self, config: dict, trust_remote_code: bool = False,
-                 remote_code: dict | None = None, freeze_encoder: bool = False,
-                 allow_remote_code: bool = False):
+    def __init__(self, attention_mask: torch.Tensor | None, batch: int, width: int):
+        self.batch, self.width = batch, width
+        self.indices = None
+        if attention_mask is not None:
+            indices = attention_mask.reshape(-1).nonzero().squeeze(1)
+            if indices.numel() < batch * width:
+                self.indices = indices
+
+    def unpad(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, T, ...) -> (nnz, ...)"""
+        x = x.reshape(self.batch * self.width, *x.shape[2:])
+        return x if self.indices is None else x.index_select(0, self.indices)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """(nnz, ...) -> (N, T, ...), zeros at padding"""
+        if self.indices is not None:
+            x = x.new_zeros(self.batch * self.width, *x.shape[1:]).index_copy(0, self.indices, x)
+        return x.view(self.batch, self.width, *x.shape[1:])
+
+
+class BertSelfAttention(nn.Module):
+    """Multi-head self-attention with a fused Wqkv projection and an additive bias.
+
+    `use_sdpa` (default True) computes it with `scaled_dot_product_attention`; False uses the
+    explicit softmax(q k^T / sqrt(d) + bias) v of the official PyTorch path (for checks).
+    """
+
+    def __init__(self, config: DNABert2ModelConfig):
         super().__init__()
-        if trust_remote_code and not allow_remote_code:
-            entry = (config.get("auto_map") or {}).get("AutoModelForSequenceClassification")
-            raise InputError(
-                "this DNABERT2 model runs its own Python code (trust_remote_code"
-                + (f", {entry}" if entry else "") + "), and the caller did not allow it. Only "
-                "DNABert2.py runs such code, when its JSON says \"trust_remote_code\": true; a "
-                "checkpoint cannot allow it by itself")
-        code_dir = _materialise_code(remote_code) if remote_code and trust_remote_code else None
-        hf_config = _hf_config(config, trust_remote_code, code_dir)
-        self.model = _build_hf_model(hf_config, trust_remote_code, code_dir)
-        self.architecture = {
-            "config": json.loads(self.model.config.to_json_string(use_diff=False)),
-            "trust_remote_code": bool(trust_remote_code),
-            "remote_code": dict(remote_code or {}),
-            "freeze_encoder": False,
-        }
-        self.architecture["config"].pop("_name_or_path", None)  # a temporary folder
+        self.num_attention_heads = config.num_attention_heads
+        self.head_size = config.head_size
+        self.dropout_prob = config.attention_probs_dropout_prob
+        self.Wqkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
+        self.use_sdpa = True
+
+    def forward(self, hidden_states: torch.Tensor, bias: torch.Tensor, tokens: Tokens
+                ) -> torch.Tensor:
+        """(nnz, D) real tokens, bias (N or 1, H, T, T) -> (nnz, D)."""
+        qkv = tokens.pad(self.Wqkv(hidden_states))  # (N, T, 3D)
+        n, t = qkv.shape[:2]
+        # the official layout of the fused projection: (q | k | v), each (heads, head_size)
+        q, k, v = qkv.view(n, t, 3, self.num_attention_heads, self.head_size) \
+            .permute(2, 0, 3, 1, 4).unbind(0)  # each (N, H, T, d)
+        if bias.dtype != q.dtype:  # e.g. a model cast to bf16 while the mask was made for fp32
+            bias = bias.to(q.dtype)
+        p = self.dropout_prob if self.training else 0.0
+        if self.use_sdpa:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p)
+        else:
+            scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_size) + bias
+            probabilities = F.dropout(scores.softmax(dim=-1), p=p, training=p > 0)
+            out = probabilities @ v
+        return tokens.unpad(out.transpose(1, 2).reshape(n, t, -1))
+
+
+class BertSelfOutput(nn.Module):
+    """dense, dropout, LayerNorm(. + input): the post-LN residual of the attention block."""
+
+    def __init__(self, config: DNABert2ModelConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, config: DNABert2ModelConfig):
+        super().__init__()
+        self.self = BertSelfAttention(config)
+        self.output = BertSelfOutput(config)
+
+    def forward(self, hidden_states: torch.Tensor, bias: torch.Tensor, tokens: Tokens
+                ) -> torch.Tensor:
+        return self.output(self.self(hidden_states, bias, tokens), hidden_states)
+
+
+class BertGatedLinearUnitMLP(nn.Module):
+    """GEGLU: gelu(x W_g) * (x W_u), dropout, wo, LayerNorm(. + x). `gated_layers` holds W_g
+    and W_u stacked (the first `intermediate_size` outputs are gated), without bias."""
+
+    def __init__(self, config: DNABert2ModelConfig):
+        super().__init__()
+        self.intermediate_size = config.intermediate_size
+        self.gated_layers = nn.Linear(config.hidden_size, 2 * config.intermediate_size,
+                                      bias=False)
+        self.act = nn.GELU(approximate="none")
+        self.wo = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        h = self.gated_layers(hidden_states)
+        gated, non_gated = h[..., :self.intermediate_size], h[..., self.intermediate_size:]
+        h = self.wo(self.dropout(self.act(gated) * non_gated))
+        return self.layernorm(h + hidden_states)
+
+
+class BertLayer(nn.Module):
+    def __init__(self, config: DNABert2ModelConfig):
+        super().__init__()
+        self.attention = BertAttention(config)
+        self.mlp = BertGatedLinearUnitMLP(config)
+
+    def forward(self, hidden_states: torch.Tensor, bias: torch.Tensor, tokens: Tokens
+                ) -> torch.Tensor:
+        return self.mlp(self.attention(hidden_states, bias, tokens))
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, config: DNABert2ModelConfig):
+        super().__init__()
+        self.num_attention_heads = config.num_attention_heads
+        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, hidden_states: torch.Tensor,
+                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, T, D) embeddings, (N, T) mask -> (N, T, D), zeros at padded positions (real
+        tokens never attend to them, and the position-wise layers skip them)."""
+        n, t, _ = hidden_states.shape
+        device = hidden_states.device
+        dtype = hidden_states.dtype
+        if torch.is_autocast_enabled(device.type):  # the bias must match the projections' dtype
+            dtype = torch.get_autocast_dtype(device.type)
+        bias = attention_bias(attention_mask, self.num_attention_heads, t, device, dtype)
+        tokens = Tokens(attention_mask, n, t)
+        hidden = tokens.unpad(hidden_states)
+        for layer in self.layer:
+            hidden = layer(hidden, bias, tokens)
+        return tokens.pad(hidden)
+
+
+class BertPooler(nn.Module):
+    """dense + tanh on the first ([CLS]) token."""
+
+    def __init__(self, config: DNABert2ModelConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.dense(hidden_states[:, 0]))
+
+
+class BertModel(nn.Module):
+    """The DNABERT-2 encoder (embeddings, layers) and, with `add_pooling_layer`, the pooler."""
+
+    def __init__(self, config: DNABert2ModelConfig, add_pooling_layer: bool = True):
+        super().__init__()
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+
+    def forward(self, input_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None,
+                inputs_embeds: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """
+        Returns
+        -------
+        last_hidden_state : (N, T, D); 0 at padded positions, as the official code returns it
+        pooled_output : (N, D), or None without a pooler
+        """
+        shape = (input_ids if input_ids is not None else inputs_embeds).shape[:2]
+        if attention_mask is not None and tuple(attention_mask.shape) != tuple(shape):
+            raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, the "
+                             f"tokens {tuple(shape)}")
+        hidden = self.embeddings(input_ids, token_type_ids, inputs_embeds)
+        hidden = self.encoder(hidden, attention_mask)
+        pooled = self.pooler(hidden) if self.pooler is not None else None
+        return hidden, pooled
+
+
+class DNABert2ForSequenceClassification(nn.Module):
+    """DNABERT-2 with the official fine-tuning head: pooler ([CLS], dense, tanh), dropout,
+    `classifier` Linear(hidden, num_labels).
+
+    Parameters
+    ----------
+    config : DNABert2ModelConfig, or its `to_dict()` (what a checkpoint's `architecture` stores)
+
+    Forward: input_ids (N, T) int, attention_mask (N, T) 1/0 (None: no padding),
+    token_type_ids (N, T) (None: all 0), or `inputs_embeds` (N, T, D) instead of input_ids
+    -> logits (N, num_labels). `encode` gives the last hidden state and the pooled output.
+
+    The weights start as BERT's initialisation (normal(0, 0.02)); `load_pretrained_encoder`
+    loads a released checkpoint, `load_state_dict` this model's own. Works at any length: the
+    attention bias is built per batch (memory O(N H T^2), as the attention scores).
+    """
+
+    def __init__(self, config: DNABert2ModelConfig | Mapping | None = None):
+        super().__init__()
+        if config is None:
+            config = DNABert2ModelConfig()
+        elif not isinstance(config, DNABert2ModelConfig):
+            config = DNABert2ModelConfig.from_dict(config, "the model architecture")
+        self.config = config
+        self.bert = BertModel(config, add_pooling_layer=True)
+        dropout = (config.classifier_dropout if config.classifier_dropout is not None
+                   else config.hidden_dropout_prob)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.apply(lambda module: _init_weights(module, config.initializer_range))
+
+    @property
+    def architecture(self) -> dict:
+        """Keyword arguments that rebuild this model: {"config": {...}}."""
+        return {"config": self.config.to_dict()}
+
+    def encode(self, input_ids: torch.Tensor | None = None,
+               attention_mask: torch.Tensor | None = None,
+               token_type_ids: torch.Tensor | None = None,
+               inputs_embeds: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(last_hidden_state (N, T, D), 0 at padding; pooled_output (N, D))."""
+        return self.bert(input_ids, attention_mask, token_type_ids, inputs_embeds)
+
+    def forward(self, input_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None,
+                inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        _, pooled = self.encode(input_ids, attention_mask, token_type_ids, inputs_embeds)
+        return self.classifier(self.dropout(pooled))
+
+    @property
+    def embedding_layer(self) -> nn.Embedding:
+        """The word-embedding layer (what token Integrated Gradients attribute to)."""
+        return self.bert.embeddings.word_embeddings
+
+    def encoder_parameter_names(self) -> list[str]:
+        """Names of the pretrained encoder's parameters (embeddings and layers; not the pooler
+        and classifier, which a fine-tuning run adds), e.g. for freezing."""
+        return [name for name, _ in self.named_parameters()
+                if not name.startswith(HEAD_PREFIXES)]
+
+    def set_attention_implementation(self, name: str) -> None:
+        """"sdpa" (default: scaled_dot_product_attention) or "eager" (explicit softmax)."""
+        if name not in ("sdpa", "eager"):
+            raise ValueError(f"attention implementation must be 'sdpa' or 'eager', not {name!r}")
+        for module in self.modules():
+            if isinstance(module, BertSelfAttention):
+                module.use_sdpa = name == "sdpa"
+
+
+# ---------------------------------------------------------------------------------------------
+# Released weights
+
+
+def load_pretrained_encoder(model: DNABert2ForSequenceClassification,
+                            state: Mapping[str, torch.Tensor], source: str) -> dict:
+    """Load a released DNABERT-2 checkpoint into `model`, by name.
+
+    The released checkpoint is a masked-LM one: `bert.embeddings.*`, `bert.encoder.layer.N.*`
+    and `cls.predictions.*`. Every encoder tensor of the model must be in it, with its shape;
+    `cls.*` (pretraining heads) are ignored; pooler and classifier are loaded when present and
+    otherwise keep their fresh initialisation. A state dict of a bare encoder (`embeddings.*`,
+    `encoder.*`, no `bert.` prefix) is accepted too. If the file stores the tied word embeddings
+    only as `cls.predictions.decoder.weight`, they are taken from there.
+
+    Returns
+    -------
+    dict: `loaded` (names loaded), `ignored` (pretraining-head tensors not used),
+    `initialised` (head tensors not in the file: fresh), `source`
+
+    Raises
+    ------
+    InputError
+        Encoder tensors missing from the file, tensors the model does not have (other than
+        `cls.*`), or tensors of the wrong shape: all are listed, nothing is loaded.
+    """
+    state = dict(state)
+    if not any(k.startswith("bert.") for k in state) and \
+            any(k.startswith(("embeddings.", "encoder.")) for k in state):
+        state = {("bert." + k if k.startswith(("embeddings.", "encoder.", "pooler."))
+                  else k): v for k, v in state.items()}
+    own = model.state_dict()
+    word = "bert.embeddings.word_embeddings.weight"
+    tied = "cls.predictions.decoder.weight"
+    if word not in state and tied in state:
+        state[word] = state[tied]
+    ignored = sorted(k for k in state if k.startswith(PRETRAINING_HEAD_PREFIX))
+    missing = [k for k in own if k not in state and not k.startswith(HEAD_PREFIXES)]
+    unexpected = sorted(k for k in state if k not in own
+                        and not k.startswith(PRETRAINING_HEAD_PREFIX))
+    misshaped = [f"{k} ({'x'.join(map(str, state[k].shape)) or 'scalar'} in the file, "
+                 f"{'x'.join(map(str, own[k].shape))} in the model)"
+                 for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or misshaped:
+        parts = []
+        for what, names in (("missing from the file", missing),
+                            ("not in the model", unexpected), ("of the wrong shape", misshaped)):
+            if names:
+                shown = "; ".join(names[:12]) + (f"; ... ({len(names) - 12} more)"
+                                                  if len(names) > 12 else "")
+                parts.append(f"{len(names)} {what}: {shown}")
+        raise InputError(
+            f"the weights in {source} do not fit the DNABERT-2 model built from its config.json "
+            f"(hidden_size {model.config.hidden_size}, {model.config.num_hidden_layers} layers, "
+            f"vocab_size {model.config.vocab_size}):\n  " + "\n  ".join(parts) +
+            "\nIs this a DNABERT-2 snapshot, with the config.json that belongs to its weights?")
+    loaded = [k for k in own if k in state]
+    model.load_state_dict({k: state[k] for k in loaded}, strict=False)
+    initialised = [k for k in own if k not in state]
+    return {"loaded": loaded, "ignored": ignored, "initialised": initialised, "source": source}
+
+
+def load_snapshot_model(folder: str | Path, num_labels: int = 2
+                        ) -> tuple[DNABert2ForSequenceClassification, dict]:
+    """A classifier from a DNABERT-2 snapshot folder: config.json, then the released weights
+    (`load_pretrained_encoder`); pooler and classifier start fresh (seed torch first for a
+    reproducible start). Returns the model (train mode, CPU) and the load report."""
+    folder = Path(folder)
+    config = DNABert2ModelConfig.from_file(folder, num_labels=num_labels)
+    model = DNABert2ForSequenceClassification(config)
+    report = load_pretrained_encoder(model, read_pretrained_weights(folder), str(folder))
+    return model, report
+
+
+# ---------------------------------------------------------------------------------------------
+# The project's model
+
+
+@register_model(MODEL_NAME)
+class DNABERT2(nn.Module):
+    """DNABERT-2 with a two-class head, as the project trains and stores it ("DNABERT2").
+
+    Parameters
+    ----------
+    config : `DNABert2ModelConfig` or its dict (a checkpoint's `architecture["config"]`);
+        `num_labels` is set to 2
+    freeze_encoder : keep the pretrained encoder (embeddings and layers) fixed and train only
+        the head (pooler + classifier)
+
+    Forward: input_ids, attention_mask (N, T) int64 (token_type_ids accepted; DNABERT-2 uses
+    type 0 throughout) -> logits (N, 2). The classifier is `self.model`
+    (`DNABert2ForSequenceClassification`), so parameter names are `model.bert.*`,
+    `model.classifier.*`: those of checkpoints written when DNABERT-2 ran through its own code,
+    which therefore load here (`from_architecture`).
+    """
+
+    def __init__(self, config: DNABert2ModelConfig | Mapping, freeze_encoder: bool = False):
+        super().__init__()
+        if not isinstance(config, DNABert2ModelConfig):
+            config = DNABert2ModelConfig.from_dict(config, "the model architecture")
+        if config.num_labels != 2:
+            config = DNABert2ModelConfig.from_dict(config.to_dict(), num_labels=2)
+        self.model = DNABert2ForSequenceClassification(config)
+        self.architecture = {"config": config.to_dict(), "freeze_encoder": False}
         self.set_frozen(freeze_encoder)
+
+    @classmethod
+    def from_architecture(cls, config: Mapping, freeze_encoder: bool = False,
+                          trust_remote_code: bool | None = None,
+                          remote_code: dict | None = None,
+                          allow_remote_code: bool = False) -> nn.Module:
+        """The model of a checkpoint's `architecture` (`build_model` calls this).
+
+        Checkpoints written by earlier versions of DNABert2.py, which ran every model through
+        transformers' Auto classes, store `trust_remote_code` and `remote_code` too:
+
+        * DNABERT-2 run through its own code (config.json naming `bert_layers` classes): rebuilt
+          as this native model, with the same parameter names; the stored code is never run.
+        * any other model (e.g. the demo's former tiny BERT): rebuilt as `HFSequenceClassifier`,
+          as then (its own code only with the caller's `allow_remote_code`).
+        """
+        if trust_remote_code is None and remote_code is None:
+            return cls(config, freeze_encoder)
+        if is_dnabert2_config(config):
+            log.info("a DNABERT-2 checkpoint of an earlier version (run through the model's own "
+                     "code): rebuilt as the native model; its stored code is not run")
+            return cls(DNABert2ModelConfig.from_dict(config, "the checkpoint's model config",
+                                                     num_labels=2), freeze_encoder)
+        return HFSequenceClassifier(config, trust_remote_code=bool(trust_remote_code),
+                                    remote_code=remote_code, freeze_encoder=freeze_encoder,
+                                    allow_remote_code=allow_remote_code)
+
+    @property
+    def config(self) -> DNABert2ModelConfig:
+        return self.model.config
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        kwargs = {"attention_mask": attention_mask}
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        # return_dict=True also spares DNABERT-2's code the deprecated config.use_return_dict
-        output = self.model(input_ids=input_ids, return_dict=True, **kwargs)
-        return output.logits if hasattr(output, "logits") else output[0]
+        return self.model(input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids)
+
+    @property
+    def embedding_layer(self) -> nn.Embedding:
+        """The word-embedding layer (what token Integrated Gradients attribute to)."""
+        return self.model.embedding_layer
 
     def encoder_parameter_names(self) -> list[str]:
-        """Names (in this module's state_dict) of the pretrained encoder's parameters: the base
-        model (`bert` for BERT and DNABERT-2) without its pooler, which a classifier adds."""
-        names = self._encoder_names()
-        if names is None:
-            raise InputError(f"cannot tell the encoder from the head of "
-                             f"{type(self.model).__name__} (it has no base model attribute "
-                             f"named by base_model_prefix); train it without --freeze")
-        return names
-
-    def _encoder_names(self) -> list[str] | None:
-        prefix = getattr(self.model, "base_model_prefix", "")
-        base = getattr(self.model, prefix, None) if prefix else None
-        if not isinstance(base, nn.Module):
-            return None
-        return [f"model.{prefix}.{name}" for name, _ in base.named_parameters()
-                if name.split(".")[0] not in HEAD_MODULES]
+        """Names (in this module's state_dict) of the pretrained encoder's parameters."""
+        return [f"model.{name}" for name in self.model.encoder_parameter_names()]
 
     def set_frozen(self, frozen: bool) -> None:
         """Freeze (or unfreeze) the encoder; recorded in `architecture` so that checkpoints,
@@ -338,313 +704,120 @@ class DNABERT2(nn.Module):
             parameter.requires_grad_(name not in encoder)
         self.architecture["freeze_encoder"] = bool(frozen)
 
-    def load_pretrained_weights(self, state: dict[str, torch.Tensor], source: str) -> dict:
-        """Load a pretrained state dict into the Hugging Face model by name.
-
-        Keys are matched as they are, with or without the base-model prefix (`bert.`), and with
-        the legacy LayerNorm names gamma/beta. A tensor of the wrong shape is an error; so is a
-        state dict that leaves most of the encoder uninitialised (the wrong model class, e.g.
-        DNABERT-2 without trust_remote_code).
-
-        Returns
-        -------
-        dict with the lists `loaded`, `missing` (newly initialised) and `unexpected` (unused)
-        """
-        own = self.model.state_dict()
-        prefix = getattr(self.model, "base_model_prefix", "") + "."
-        renamed = {_legacy_name(k): v for k, v in state.items()}
-        candidates = [renamed, {prefix + k: v for k, v in renamed.items()},
-                      {k[len(prefix):]: v for k, v in renamed.items() if k.startswith(prefix)}]
-        matched = max(candidates, key=lambda c: len(own.keys() & c.keys()))
-        wrong_shape = [f"{k}: {tuple(matched[k].shape)} in {source}, {tuple(own[k].shape)} in the "
-                       f"model" for k in own.keys() & matched.keys()
-                       if matched[k].shape != own[k].shape]
-        if wrong_shape:
-            raise InputError(f"the weights in {source} do not fit the model built from its "
-                             f"config.json: " + "; ".join(wrong_shape[:5]))
-        loaded = sorted(own.keys() & matched.keys())
-        self.model.load_state_dict({k: matched[k] for k in loaded}, strict=False)
-        parameters = {name for name, _ in self.model.named_parameters()}
-        missing = sorted(parameters - set(loaded))
-        # without a recognisable base model, judge by all parameters
-        encoder = {name.removeprefix("model.") for name in self._encoder_names() or
-                   [f"model.{name}" for name in parameters]}
-        missing_encoder = sorted(encoder - set(loaded))
-        unexpected = sorted(set(matched) - own.keys())
-        if encoder and len(missing_encoder) * 2 >= len(encoder):
-            raise InputError(
-                f"the weights in {source} leave {len(missing_encoder)} of {len(encoder)} encoder "
-                f"tensors of {type(self.model).__name__} uninitialised (e.g. "
-                f"{', '.join(missing_encoder[:3])}; unused in the file: "
-                f"{', '.join(unexpected[:3]) or 'none'}): the model class does not match the "
-                f"weights. If the folder ships its own model code (auto_map in config.json), set "
-                f"trust_remote_code: true in the JSON")
-        if missing_encoder:
-            log.warning(f"{len(missing_encoder)} encoder tensor(s) not in {source}, left random: "
-                        f"{', '.join(missing_encoder[:5])}")
-        return {"loaded": loaded, "missing": missing, "unexpected": unexpected}
+    def load_pretrained(self, state: Mapping[str, torch.Tensor], source: str) -> dict:
+        """`load_pretrained_encoder` into this model's classifier (names as in the file)."""
+        return load_pretrained_encoder(self.model, state, source)
 
 
-def _legacy_name(key: str) -> str:
-    # checkpoints written by old BERT code name LayerNorm weights gamma and beta
-    if key.endswith(".gamma") and "LayerNorm" in key:
-        return key[: -len("gamma")] + "weight"
-    if key.endswith(".beta") and "LayerNorm" in key:
-        return key[: -len("beta")] + "bias"
-    return key
+def load_snapshot(folder: str | Path, freeze_encoder: bool = False) -> tuple[DNABERT2, dict]:
+    """The project's model from a DNABERT-2 snapshot folder (config.json and the released
+    weights; pooler and classifier start fresh: seed torch first). Returns it and the load
+    report of `load_pretrained_encoder`."""
+    folder = Path(folder)
+    model = DNABERT2(DNABert2ModelConfig.from_file(folder, num_labels=2), freeze_encoder)
+    report = model.load_pretrained(read_pretrained_weights(folder), str(folder))
+    return model, report
 
 
-def _materialise_code(files: dict[str, str]) -> Path:
-    """Write a model's own code to a folder named by its content hash (reused when present)."""
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        if not (isinstance(name, str) and isinstance(files[name], str)) \
-                or Path(name).name != name or "\\" in name or not name.endswith(".py"):
-            raise InputError(f"model code file name {name!r} is not a plain .py file name")
-        digest.update(name.encode() + b"\0" + files[name].encode("utf-8") + b"\0")
-    folder = Path(tempfile.gettempdir()) / "ir-sei-model-code" / f"code_{digest.hexdigest()[:16]}"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        target = folder / name
-        if target.is_file() and target.read_text(encoding="utf-8") == text:
-            continue
-        handle, tmp = temporary_file_beside(target)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, target)
-    return folder
-
-
-def _hf_config(config: dict, trust_remote_code: bool, code_dir: Path | None):
-    """A transformers config object for `config`, with 2 labels.
-
-    The built-in config class of the model type is preferred over one the folder ships: DNABERT-2's
-    model code checks for transformers' `BertConfig` (the "config_class mismatch" of its issues).
-    """
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-    config = dict(config)
-    config.pop("_name_or_path", None)
-    auto_map = dict(config.get("auto_map") or {})
-    if code_dir is not None and auto_map:
-        # "owner/repo--module.Class" names code of another repository; it must be in code_dir
-        for key, ref in auto_map.items():
-            if isinstance(ref, str) and "--" in ref:
-                repo, ref = ref.split("--", 1)
-                if not (code_dir / (ref.split(".")[0] + ".py")).is_file():
-                    raise InputError(f"the model's {key} code lives in the repository {repo}, "
-                                     f"which is not part of the model folder: download it into "
-                                     f"the folder")
-                auto_map[key] = ref
-        config["auto_map"] = auto_map
-    model_type = config.get("model_type")
-    if model_type in CONFIG_MAPPING:
-        hf_config = CONFIG_MAPPING[model_type].from_dict(config)
-    elif trust_remote_code and code_dir is not None and "AutoConfig" in auto_map:
-        from transformers.dynamic_module_utils import get_class_from_dynamic_module
-
-        config_class = get_class_from_dynamic_module(auto_map["AutoConfig"], str(code_dir),
-                                                     local_files_only=True)
-        hf_config = config_class.from_dict(config)
+def load_report_lines(report: dict) -> list[str]:
+    """The run-log lines of a load report (`load_pretrained_encoder`, `original_study_load`):
+    counts, then every name."""
+    lines = []
+    if "dropped" in report:  # the original study's load
+        lines.append(f"original-study load of {report['source']}: transformers' standard "
+                     f"BertForSequenceClassification (learned positions, separate query/key/"
+                     f"value, plain GELU feed-forward; no ALiBi, no gated MLP): "
+                     f"{len(report['loaded'])} tensors loaded, {len(report['dropped'])} in the "
+                     f"file dropped, {len(report['initialised'])} newly initialised")
+        groups = (("loaded", "loaded"), ("dropped", "dropped (in the file, not in the model)"),
+                  ("initialised", "newly initialised"))
     else:
-        raise InputError(f"unknown model_type {model_type!r}: transformers does not implement it"
-                         + ("; if the model folder ships its own code, set trust_remote_code: "
-                            "true in the JSON" if not trust_remote_code else ""))
-    hf_config.num_labels = 2
-    if code_dir is not None:
-        hf_config._name_or_path = str(code_dir)  # where transformers imports auto_map classes from
-    return hf_config
-
-
-def _build_hf_model(hf_config, trust_remote_code: bool, code_dir: Path | None) -> nn.Module:
-    """The sequence-classification model of a config, with random weights and real tensors
-    (`from_config`, not `from_pretrained`, whose meta-device init breaks DNABERT-2 in transformers 5)."""
-    from transformers import AutoModelForSequenceClassification
-
-    remote = "AutoModelForSequenceClassification" in (getattr(hf_config, "auto_map", None) or {})
-    if remote and not trust_remote_code:
-        raise InputError(_untrusted_code_message(hf_config.auto_map, "the model"))
-    if remote and code_dir is None:
-        raise InputError("the model needs its own code, but none was given (remote_code)")
-    try:
-        model = AutoModelForSequenceClassification.from_config(
-            hf_config, trust_remote_code=bool(trust_remote_code))
-    except ImportError as err:  # e.g. DNABERT-2's code needs einops
-        raise InputError(f"the model's code cannot be imported: {err}") from None
-    if remote:
-        _use_pytorch_attention(model)
-    return model
-
-
-def _untrusted_code_message(auto_map: dict, source) -> str:
-    return (f"{source} ships its own model code "
-            f"({auto_map['AutoModelForSequenceClassification']} in config.json's auto_map); "
-            f"transformers' built-in class would leave its pretrained weights unused. Set "
-            f"\"trust_remote_code\": true in the JSON to run that code (read the .py files of the "
-            f"model folder first)")
-
-
-def _use_pytorch_attention(model: nn.Module) -> None:
-    """Send DNABERT-2 (MosaicBERT) code down its PyTorch attention path: its triton
-    flash-attention kernel fails with current triton and on CPU. The code calls the kernel
-    only when the module global `flash_attn_qkvpacked_func` is not None."""
-    for name in sorted({type(module).__module__ for module in model.modules()}):
-        code = sys.modules.get(name)
-        if code is not None and getattr(code, "flash_attn_qkvpacked_func", None) is not None:
-            code.flash_attn_qkvpacked_func = None
-            log.info(f"{name}: triton flash attention disabled, using PyTorch attention")
-
-
-def read_pretrained_weights(folder: Path) -> dict[str, torch.Tensor]:
-    """The state dict of a model folder: model.safetensors or pytorch_model.bin (or their sharded
-    forms with an index). `.bin` files are read with `weights_only=True` (no unpickled code)."""
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    files = []
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        if (folder / name).is_file():
-            files = [folder / name]
-            break
-        index = folder / f"{name}.index.json"
-        if index.is_file():
-            try:
-                weight_map = json.loads(index.read_text())["weight_map"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise InputError(f"{index} is not a valid weight index (no weight_map)") from None
-            files = [folder / shard for shard in sorted(set(weight_map.values()))]
-            break
-    if not files:
-        raise InputError(f"no weights in {folder}: expected model.safetensors or pytorch_model.bin "
-                         f"(was the download complete?)")
-    state = {}
-    for path in files:
-        if not path.is_file():
-            raise InputError(f"weight file {path} is missing; download the model again")
-        if path.suffix != ".safetensors":
-            part = safe_torch_load(path, what="weights", fix="download the model again")
-        else:
-            try:
-                part = load_file(str(path))
-            except Exception as err:  # noqa: BLE001 - SafetensorError, OSError: a bad download
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise InputError(f"weights {path} cannot be read ({first}): download the model "
-                                 f"again") from None
-        if not isinstance(part, dict):
-            raise InputError(f"weights {path} hold a {type(part).__name__}, not a state dict "
-                             f"(tensor name -> tensor): download the model again")
-        state.update(part)
-    return state
-
-
-def load_pretrained(folder: Path, trust_remote_code: bool = False,
-                    freeze_encoder: bool = False) -> DNABERT2:
-    """A new classifier from a model folder: its config, its own code (with trust_remote_code)
-    and its pretrained weights; the head (pooler, classifier) starts random when absent."""
-    folder = Path(folder)
-    config = read_model_config(folder)
-    code = read_model_code(folder) if trust_remote_code and ships_own_code(config) else None
-    model = DNABERT2(config, trust_remote_code=trust_remote_code, remote_code=code,
-                     freeze_encoder=freeze_encoder, allow_remote_code=trust_remote_code)
-    report = model.load_pretrained_weights(read_pretrained_weights(folder), str(folder))
-    log.info(f"loaded {len(report['loaded'])} pretrained tensors from {folder}; newly initialised: "
-             f"{', '.join(report['missing']) or 'none'}"
-             + (f"; {len(report['unexpected'])} unused (pretraining head)"
-                if report["unexpected"] else ""))
-    return model
-
-
-def check_max_length(config: dict, max_length: int, source: str) -> None:
-    """max_length must fit a model with learned absolute position embeddings."""
-    limit = config.get("max_position_embeddings")
-    uses_alibi = "alibi_starting_size" in config  # DNABERT-2: no position embeddings
-    if (not uses_alibi and config.get("position_embedding_type", "absolute") == "absolute"
-            and isinstance(limit, int) and max_length > limit):
-        raise InputError(f"max_length {max_length} is more than the {limit} positions the model "
-                         f"of {source} knows (max_position_embeddings): lower max_length")
+        lines.append(f"native DNABERT-2 from {report['source']}: {len(report['loaded'])} "
+                     f"pretrained tensors loaded, {len(report['ignored'])} pretraining-head "
+                     f"tensors ignored (cls.*), {len(report['initialised'])} newly initialised")
+        groups = (("loaded", "loaded"), ("ignored", "ignored (pretraining head)"),
+                  ("initialised", "newly initialised"))
+    for key, what in groups:
+        lines.append(f"{what} ({len(report[key])}): {', '.join(report[key]) or 'none'}")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
-# What DNABert2.py plugs into src.train.workflow.ModelSpec
+# The original study's load
 
 
-@dataclass
-class DNABert2Prepared:
-    """What a DNABert2.py run needs before its data are read (`ModelSpec.prepare`): the
-    tokenizer, its files (kept in checkpoints) and, for -n, the model folder.
-    `allow_remote_code` is the JSON's trust_remote_code."""
-
-    allow_remote_code: bool = False
-    tokenizer: object = None
-    tokenizer_files: dict = field(default_factory=dict)
-    folder: Path | None = None
+def original_study_config(config: Mapping) -> dict:
+    """The released config.json as transformers' standard BERT reads it: `model_type` "bert"
+    (the file has none), `auto_map` and `_name_or_path` dropped."""
+    values = {k: v for k, v in config.items() if k not in ("auto_map", "_name_or_path")}
+    values["model_type"] = "bert"
+    return values
 
 
-def check_flags(config, args) -> None:
-    """DNABert2.py's own flag rules."""
-    freeze = getattr(args, "freeze", False)
-    if freeze and args.resume:
-        raise InputError("--resume continues a run with its own settings (frozen or not): drop -f")
-    if freeze and not args.train:
-        raise InputError("-f/--freeze chooses what training changes: add -t, or drop -f")
+def original_study_load(config: Mapping | str | Path, state: Mapping[str, torch.Tensor],
+                        source: str = "the released checkpoint",
+                        freeze_encoder: bool = False) -> tuple[HFSequenceClassifier, dict]:
+    """What the original study ran: transformers' standard `BertForSequenceClassification` fed
+    the released DNABERT-2 checkpoint, tensors matched by name as `from_pretrained` does.
 
+    The standard class has learned position embeddings, separate query/key/value and a plain
+    GELU feed-forward layer: only the embeddings and the attention output projections share
+    names with DNABERT-2, so most of the checkpoint is dropped and most of the model keeps its
+    random initialisation (study_settings section 5: 52 loaded, 84 encoder + 6 `cls.*` dropped,
+    149 newly initialised). Seed torch before calling for a reproducible start.
 
-def prepare(config, args, checkpoint: dict | None) -> DNABert2Prepared:
-    """The tokenizer (plus the model folder for -n), before the data are read.
+    Parameters
+    ----------
+    config : the released config.json (dict, file or snapshot folder)
+    state : the released state dict (`read_pretrained_weights`)
 
-    -n: the model folder (resolved now, so a missing model fails before any work) and its
-    tokenizer. -m / --resume: the tokenizer and settings stored in `checkpoint`, so that no
-    model folder or network is needed.
+    Returns
+    -------
+    model : `HFSequenceClassifier` around transformers' BertForSequenceClassification (two
+        labels); a checkpoint rebuilds it from the BERT config it stores, without the files
+    report : dict with `loaded`, `dropped` (in the file, not in the model) and `initialised`
+        (parameters of the model not in the file), names as in transformers' model, in model /
+        file order, and `source`
+
+    Raises
+    ------
+    InputError
+        A tensor of the file has a name of the model but another shape (from_pretrained fails
+        the same way).
     """
-    allowed = bool(config.trust_remote_code)
-    if checkpoint is not None:
-        path = Path(args.resume) / LAST_CHECKPOINT if args.resume else Path(args.model)
-        extra = checkpoint.get("extra") or {}
-        if not extra.get("tokenizer_files"):
-            raise InputError(f"{path} holds no tokenizer files; it was not written by DNABert2.py")
-        if checkpoint["architecture"].get("trust_remote_code") and not allowed:
-            json_file = Path(args.resume) / "config.json" if args.resume else args.json
-            raise InputError(
-                f"{path} holds a model with its own code (trust_remote_code), which runs when the "
-                f"checkpoint is loaded: set \"trust_remote_code\": true in {json_file} to allow it")
-        if not args.resume:
-            for key in ("max_length", "model_name_or_path"):
-                stored = extra.get(key)
-                if stored is not None and stored != getattr(config, key):
-                    log.info(f"{key} = {stored!r} from {path} (the JSON says "
-                             f"{getattr(config, key)!r})")
-                    setattr(config, key, stored)
-        files = dict(extra["tokenizer_files"])
-        return DNABert2Prepared(allow_remote_code=allowed,
-                                tokenizer=tokenizer_from_files(files, str(path)),
-                                tokenizer_files=files)
-    folder = resolve_model_folder(config.model_name_or_path)
-    model_config = read_model_config(folder)
-    if ships_own_code(model_config) and not allowed:
-        raise InputError(_untrusted_code_message(model_config["auto_map"], folder))
-    check_max_length(model_config, config.max_length, str(folder))
-    tokenizer = load_tokenizer(folder, allowed)
-    return DNABert2Prepared(allow_remote_code=allowed, tokenizer=tokenizer,
-                            tokenizer_files=tokenizer_to_files(tokenizer), folder=folder)
+    if not isinstance(config, Mapping):
+        path = Path(config)
+        config = read_json(path / "config.json" if path.is_dir() else path, "model config")
+    model = HFSequenceClassifier(original_study_config(config))
+    bert = model.model
+    own = bert.state_dict()
+    state = dict(state)
+    if not any(k.startswith("bert.") for k in own.keys() & state.keys()) and \
+            any(k.startswith(("embeddings.", "encoder.")) for k in state):
+        state = {("bert." + k if k.startswith(("embeddings.", "encoder.", "pooler.")) else k): v
+                 for k, v in state.items()}
+    misshaped = [f"{k} ({tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the model)"
+                 for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if misshaped:
+        raise InputError(f"{source} does not fit transformers' BertForSequenceClassification "
+                         f"built from its config: " + "; ".join(misshaped[:8]))
+    loaded = [k for k in own if k in state]
+    bert.load_state_dict({k: state[k] for k in loaded}, strict=False)
+    dropped = [k for k in state if k not in own]
+    initialised = [name for name, _ in bert.named_parameters() if name not in state]
+    model.set_frozen(freeze_encoder)
+    return model, {"loaded": loaded, "dropped": dropped, "initialised": initialised,
+                   "source": source}
 
 
-def new_model(config, args, prepared: DNABert2Prepared) -> DNABERT2:
-    """-n: the pretrained model of `model_name_or_path` with a new two-class head."""
-    # the new head's random start depends on `seed`, as the batch order and dropout do
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        return load_pretrained(prepared.folder, prepared.allow_remote_code,
-                               freeze_encoder=getattr(args, "freeze", False))
-
-
-def prepare_model(model: DNABERT2, config, args) -> DNABERT2:
-    """-n / -m: freeze the encoder with -f, train everything without it."""
-    model.set_frozen(bool(getattr(args, "freeze", False)))
-    return model
-
-
-def checkpoint_extra(config, datasets, prepared: DNABert2Prepared) -> dict:
-    """What a checkpoint needs beyond the model to be evaluated offline: the tokenizer files and
-    the tokenisation settings."""
-    return {"tokenizer_files": prepared.tokenizer_files, "max_length": config.max_length,
-            "model_name_or_path": config.model_name_or_path}
+def load_snapshot_as_original_study(folder: str | Path, freeze_encoder: bool = False
+                                    ) -> tuple[HFSequenceClassifier, dict]:
+    """`original_study_load` of a DNABERT-2 snapshot folder."""
+    folder = Path(folder)
+    config = read_json(folder / "config.json")
+    if not is_dnabert2_config(config):
+        raise InputError(f"{folder / 'config.json'} is not DNABERT-2's (its auto_map names no "
+                         f"bert_layers classes): \"load\": \"original_study\" reproduces the "
+                         f"original study's load of the released DNABERT-2 snapshot only")
+    return original_study_load(config, read_pretrained_weights(folder), str(folder),
+                               freeze_encoder)

@@ -35,12 +35,18 @@ def build_model(name: str, architecture: dict, allow_remote_code: bool = False) 
     allow_remote_code : permission, from the caller, for a model class that can run a Hugging
         Face model's own code (it declares `accepts_remote_code`); other classes ignore it. It
         is never part of `architecture`, so a checkpoint cannot grant it to itself.
+
+    A class with a `from_architecture` classmethod is built by it (it may convert the stored
+    arguments of earlier versions); `model.architecture` is the class's own record when it keeps
+    one, else `architecture`.
     """
     if name not in MODEL_BUILDERS:
         raise InputError(f"unknown model type {name!r}; known: {', '.join(sorted(MODEL_BUILDERS))}")
     builder = MODEL_BUILDERS[name]
     options = ({"allow_remote_code": allow_remote_code}
                if getattr(builder, "accepts_remote_code", False) else {})
-    model = builder(**architecture, **options)
-    model.architecture = dict(architecture)
+    # a class may read stored architectures itself (e.g. those of earlier versions)
+    model = getattr(builder, "from_architecture", builder)(**architecture, **options)
+    if getattr(model, "architecture", None) is None:  # a class may record its own
+        model.architecture = dict(architecture)
     return model

@@ -7,7 +7,7 @@ inputs and outputs with it. An interrupted training run is continued with `--res
 Preprocess_data_to_numpy.py keeps the splits it finished.
 
     FSei, Preprocess, LR (ALL, TF, HM), LGBM (+ bar plot), Basset, ConvNet, DNABERT-2,
-    Attribute (on FSei), Compare
+    DNABERT-2 (original load), Attribute (on FSei), Compare
 
 For the demo, `src.demo.steps` puts the steps that write the demo inputs in front.
 """
@@ -35,7 +35,7 @@ from ..errors import InputError
 from ..features import files as feature_files
 from ..features.importance import IMPORTANCE_FILE, IMPORTANCE_PLOT
 from ..interpret import attribute, windows
-from ..models.dnabert2 import download_hint, model_folder_problem
+from ..models.huggingface import download_hint, model_folder_problem
 from ..report import comparison
 from ..runs import (
     BEST_CHECKPOINT,
@@ -92,7 +92,8 @@ def load_study_configs(json_dir: str | Path) -> dict:
     j = Path(json_dir)
     configs = {name: load_config(j / f"{name}.json", cls) for name, cls in (
         ("FSei", FSeiConfig), ("Preprocess", PreprocessConfig), ("Basset", BassetConfig),
-        ("ConvNet", ConvNetConfig), ("DNABert2", DNABert2Config), ("LGBM", LGBMConfig),
+        ("ConvNet", ConvNetConfig), ("DNABert2", DNABert2Config),
+        ("DNABert2_original", DNABert2Config), ("LGBM", LGBMConfig),
         ("Attribute", AttributeConfig))}
     for fset, name in (("ALL", "LR"), ("TF", "LR_TF"), ("HM", "LR_HM")):
         config = load_config(j / f"{name}.json", LRConfig)
@@ -186,11 +187,24 @@ def study_steps(json_dir: str | Path = "json", made_by: MadeBy | None = None,
          _model_folder_need(dnabert.model_name_or_path,
                             made(made_by.dnabert2, download_hint()), made_by.dnabert2)],
         _run_done(dnabert.results_path), _run_resume(dnabert.results_path)))
+    # the original study's load of the same snapshot (its own JSON and results folder)
+    original = cfg["DNABert2_original"]
+    if original.load != "original_study" or original.results_path == dnabert.results_path:
+        raise InputError(f"{j / 'DNABert2_original.json'} is the run with the original study's "
+                         f"load: set \"load\": \"original_study\" and a results_path of its own")
+    steps.append(Step(
+        "DNABERT-2 (original load)", "DNABert2.py",
+        ["--json", str(j / "DNABert2_original.json"), "-n", "-t", "-e"],
+        [*data_needs(original.data_path),
+         _model_folder_need(original.model_name_or_path,
+                            made(made_by.dnabert2, download_hint()), made_by.dnabert2)],
+        _run_done(original.results_path), _run_resume(original.results_path)))
     steps.append(_attribute_step(j, cfg["Attribute"], fsei.results_path))
     compared = [("FSei", fsei.results_path)] + [
         (f"LR {fset}", config.results_path) for fset, config in lr_cfg.items()] + [
         ("LGBM", lgbm.results_path), ("Basset", cfg["Basset"].results_path),
-        ("ConvNet", cfg["ConvNet"].results_path), ("DNABERT-2", dnabert.results_path)]
+        ("ConvNet", cfg["ConvNet"].results_path), ("DNABERT-2", dnabert.results_path),
+        ("DNABERT-2 (original load)", original.results_path)]
 
     def compare_runs() -> list[Path | None]:
         return [newest_evaluated_training_run(path) for _, path in compared]

@@ -26,10 +26,12 @@ from ..features.files import (
     read_feature_names,
 )
 from ..features.importance import importance_table, write_importance_table
-from ..models import dnabert2
+from ..models.dnabert2 import MODEL_NAME as DNABERT2
+from ..models.huggingface import MODEL_NAME as HF_CLASSIFIER
 from ..models.sei import check_fsei_flags, new_fsei
 from ..report.figures import plot_distribution
 from ..runs import Run, close_logger
+from . import dnabert2
 from .workflow import ModelSpec, Prepared
 
 WEIGHT_FIGURE = "weight_distribution.png"
@@ -50,13 +52,14 @@ def spec(name: str) -> ModelSpec:
                         architecture=lambda config: {"n_features": feature_count(config)},
                         prepare=check_model_features, checkpoint_extra=lr_checkpoint_extra,
                         sampler=balanced_sampler),
-        dnabert2.MODEL_NAME: ModelSpec(
-            dnabert2.MODEL_NAME, DNABert2Config,
+        DNABERT2: ModelSpec(
+            DNABERT2, DNABert2Config,
             lambda config, splits, prepared: build_tokenized_datasets(config, prepared.tokenizer,
                                                                       splits),
             new_model=dnabert2.new_model, check_args=dnabert2.check_flags,
             prepare=dnabert2.prepare,
-            checkpoint_extra=dnabert2.checkpoint_extra, prepare_model=dnabert2.prepare_model),
+            checkpoint_extra=dnabert2.checkpoint_extra, prepare_model=dnabert2.prepare_model,
+            also_reads=(HF_CLASSIFIER,)),
     }
     return specs[name]
 

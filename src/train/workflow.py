@@ -16,7 +16,7 @@ passes that object explicitly to the spec's other functions.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -37,11 +37,14 @@ from .loop import fit, make_accelerator, predict
 @dataclass
 class Prepared:
     """What `ModelSpec.prepare` hands to the spec's other functions: any object with this
-    attribute (a model adds its own fields, e.g. `src.models.dnabert2.DNABert2Prepared`).
+    attribute (a model adds its own fields, e.g. `src.train.dnabert2.DNABert2Prepared`).
     `allow_remote_code` is the user's permission for a model that runs its own code; it reaches
-    `build_model` whenever a checkpoint of the run is rebuilt."""
+    `build_model` whenever a checkpoint of the run is rebuilt. `log_lines`: what the model's
+    making found (e.g. every tensor loaded and newly initialised), written to a new run's log
+    file only (the console gets a summary when the model is made)."""
 
     allow_remote_code: bool = False
+    log_lines: list = field(default_factory=list)
 
 
 @dataclass
@@ -61,6 +64,8 @@ class ModelSpec:
     prepare_model : (model, config, args) -> model; adjusts a new or loaded (-m) model before
         training or evaluation, e.g. freezing with -f (not on --resume: the checkpoint's
         architecture already records it)
+    also_reads : registry names of other models whose checkpoints the script reads (-m,
+        --resume), e.g. DNABert2.py's HFSequenceClassifier
     """
 
     name: str
@@ -73,6 +78,12 @@ class ModelSpec:
     checkpoint_extra: Callable[..., dict] | None = None
     sampler: Callable | None = None
     prepare_model: Callable[..., nn.Module] | None = None
+    also_reads: tuple[str, ...] = ()
+
+    @property
+    def checkpoint_models(self) -> tuple[str, ...]:
+        """Registry names of the checkpoints the script reads."""
+        return (self.name, *self.also_reads)
 
 
 def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
@@ -114,6 +125,8 @@ def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
                        accelerator)
         if args.model:
             run.log.info(f"loaded {args.model}")
+        for line in prepared.log_lines:  # the console had their summary already
+            run.write_log_only(line)
         if run.is_main:
             save_config(config, run.path(CONFIG_FILE))
     try:
@@ -134,7 +147,7 @@ def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
                                  f"written: check epochs_to_check_loss and max_epochs")
         if args.evaluate:
             if args.train:  # evaluate the best epoch, not the last
-                model, _ = load_model(checkpoint, expected_model=spec.name,
+                model, _ = load_model(checkpoint, expected_model=spec.checkpoint_models,
                                       allow_remote_code=remote)
             evaluate_model(model, datasets[args.split], config, run, accelerator, spec.name,
                            args.split, checkpoint)
@@ -180,11 +193,11 @@ def _load_run_config(spec: ModelSpec, args) -> TrainingConfig:
 def _read_run_checkpoint(spec: ModelSpec, args) -> dict | None:
     """The checkpoint dict of -m, or of --resume's last.pt (None with -n)."""
     if args.model:
-        return read_checkpoint(args.model, expected_model=spec.name)
+        return read_checkpoint(args.model, expected_model=spec.checkpoint_models)
     if not args.resume:
         return None
     path = Path(args.resume) / LAST_CHECKPOINT
-    payload = read_checkpoint(path, expected_model=spec.name)
+    payload = read_checkpoint(path, expected_model=spec.checkpoint_models)
     if not payload.get("training"):
         raise InputError(f"{path} holds no training state; it cannot be resumed")
     return payload
