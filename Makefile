@@ -46,6 +46,7 @@ bench: venv
 	$(PY) bench/bench_tokenize.py
 	$(PY) bench/bench_scanning.py
 	$(PY) bench/bench_sei.py
+	$(PY) bench/bench_predict.py
 
 clean-demo:
 	rm -rf data/demo results/demo

@@ -199,7 +199,8 @@ def test_csv_with_labels_writes_metrics_and_a_reliability_plot(tmp_path, linear_
                   "label": [i % 2 for i in range(30)] * 2,
                   "probability": np.r_[test_p, test_p + 0.02]}).to_csv(
         run_copy / "predictions.csv", index=False)
-    assert run(["-m", run_copy, "--csv", tmp_path / "data" / "final_data.csv", "--no-progress"]) == 0
+    csv_file = tmp_path / "data" / "final_data.csv"
+    assert run(["-m", run_copy, "--csv", csv_file, "--no-progress"]) == 0
     (out,) = run_copy.glob("predict_*")
     rows = table(out / "predictions.tsv")
     assert rows["label"].tolist() == labels
@@ -315,10 +316,12 @@ def test_vcf_one_based_snv_and_indels_by_hand(tmp_path, linear_model, small_geno
         lo = np.log(row.alt_p_ir / (1 - row.alt_p_ir)) - np.log(row.ref_p_ir / (1 - row.ref_p_ir))
         assert row.log_odds_delta == pytest.approx(lo, abs=1e-4)
         offset = int(row.pos) - 1 - 8  # 0-based position of REF's first base in the window
-        expected_position = offset + 1 if row.intron_strand == "+" else 10 - offset - len(row.ref) + 1
-        assert row.window_position == expected_position
+        # on "-" the window is read from its other end: REF's first base there is its last here
+        expected = offset + 1 if row.intron_strand == "+" else 10 - offset - len(row.ref) + 1
+        assert row.window_position == expected
     notes = dict(zip(zip(rows["id"], rows["intron_strand"]), rows["note"]))
-    assert "2 bp inserted: the window's last 2 bases at its 3' end pushed out" in notes[("ins", "+")]
+    assert ("2 bp inserted: the window's last 2 bases at its 3' end pushed out"
+            in notes[("ins", "+")])
     assert "at its 5' end" in notes[("ins", "-")]
     assert "2 bp deleted: 2 genome bases added at the window's 3' end" in notes[("del", "+")]
     assert rows["kind"].tolist().count("insertion") == 2

@@ -22,12 +22,31 @@ import pytest
 
 from src.data.encoding import encode_codes, reverse_complement
 from src.errors import InputError
-from src.predict.genome import Genome, chromosome_aliases, genome_windows, make_window, window_bounds
+from src.predict.genome import (
+    Genome,
+    chromosome_aliases,
+    genome_windows,
+    make_window,
+    window_bounds,
+)
 from src.predict.output import ResumableTsv
-from src.predict.sources import (Interval, SequenceCsv, chunked, fit_sequences, fit_to_length,
-                                 read_bed, read_fasta)
-from src.predict.variants import (Variant, VcfReader, WindowIndex, apply_variant, check_ref,
-                                  variant_windows)
+from src.predict.sources import (
+    Interval,
+    SequenceCsv,
+    chunked,
+    fit_sequences,
+    fit_to_length,
+    read_bed,
+    read_fasta,
+)
+from src.predict.variants import (
+    Variant,
+    VcfReader,
+    WindowIndex,
+    apply_variant,
+    check_ref,
+    variant_windows,
+)
 
 #          0         1         2
 #          012345678901234567890123456789

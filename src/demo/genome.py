@@ -39,6 +39,9 @@ Everything is drawn from one seeded generator: the same settings give the same f
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +51,12 @@ from ..errors import InputError
 from .data import BACKGROUND, IR_MOTIFS, NON_IR_MOTIFS
 
 LETTERS = np.frombuffer(b"ACGT", dtype="S1")
-GENOME_FILES = ("genome.fa", "introns.bed", "variants.vcf.gz", "introns_truth.tsv",
-                "variants_truth.tsv")
+GENOME_FASTA = "genome.fa"
+INTRONS_BED = "introns.bed"
+VARIANTS_VCF = "variants.vcf.gz"
+INTRONS_TRUTH = "introns_truth.tsv"
+VARIANTS_TRUTH = "variants_truth.tsv"
+GENOME_FILES = (GENOME_FASTA, INTRONS_BED, VARIANTS_VCF, INTRONS_TRUTH, VARIANTS_TRUTH)
 DELETION_LENGTH = 6
 MOTIF_FREE_FRACTION = 0.3  # neutral SNVs: no motif-like placement over them scores higher
 
@@ -130,11 +137,24 @@ def generate_demo_genome(out_dir: str | Path, settings: DemoGenomeSettings = Dem
         _write_intron(chroms[intron.chrom], intron, motifs, s, rng)
     records = _variants(chroms, introns, motifs, s, rng)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_fasta(out_dir / "genome.fa", chroms)
-    _write_bed(out_dir / "introns.bed", introns)
-    _write_vcf(out_dir / "variants.vcf.gz", chroms, records)
-    _write_truth(out_dir, introns, records, motifs)
+    # written beside, then renamed in the order of GENOME_FILES (the truth tables last), so an
+    # interrupted run never leaves a complete-looking folder (`is_complete`)
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".staging-"))
+    try:
+        _write_fasta(staging / GENOME_FASTA, chroms)
+        _write_bed(staging / INTRONS_BED, introns)
+        _write_vcf(staging / VARIANTS_VCF, chroms, records)
+        _write_truth(staging, introns, records, motifs)
+        for name in GENOME_FILES:
+            os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out_dir
+
+
+def is_complete(out_dir: str | Path) -> bool:
+    """Every file of the demo genome is in `out_dir`."""
+    return all((Path(out_dir) / name).is_file() for name in GENOME_FILES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,13 +428,13 @@ def _write_vcf(path: Path, chroms: dict, records: list[dict]) -> None:
 
 
 def _write_truth(out_dir: Path, introns, records, motifs) -> None:
-    with open(out_dir / "introns_truth.tsv", "w") as out:
+    with open(out_dir / INTRONS_TRUTH, "w") as out:
         out.write("name\tchrom\tstart\tend\tstrand\tlabel\ttarget\tmotifs\n")
         for i in introns:
             sites = ";".join(f"{m}@{offset}{orientation}" for m, offset, orientation in i.sites)
             out.write(f"{i.name}\t{i.chrom}\t{i.start}\t{i.end}\t{i.strand}\t{i.label}\t"
                       f"{int(i.target)}\t{sites}\n")
-    with open(out_dir / "variants_truth.tsv", "w") as out:
+    with open(out_dir / VARIANTS_TRUTH, "w") as out:
         out.write("chrom\tpos\tid\tref\talt\tintron\tintron_label\teffect\tmatrix_id\ttf\t"
                   "motif_column\tp_ref\tp_alt\n")
         for r in records:

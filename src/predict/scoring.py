@@ -55,11 +55,18 @@ from ..data.encoding import (
     reverse_complement_codes,
 )
 from ..errors import InputError
-from ..runs import BEST_CHECKPOINT, CONFIG_FILE, PREDICTIONS_FILE, console_logger
+from ..runs import (
+    BEST_CHECKPOINT,
+    CONFIG_FILE,
+    PREDICTIONS_FILE,
+    console_logger,
+    is_training_run,
+    newest_run,
+)
 
 LIGHTGBM_MODEL_FILE = "model.txt"  # written by LGBM.py (src.train.boosting.MODEL_FILE)
-MODEL_HINT = ("pass a run folder (results/<Model>/<Model>_<time>) or its best.pt, or a LightGBM "
-              "run folder (its model.txt)")
+MODEL_HINT = ("pass a run folder (results/<Model>/<Model>_<time>: its best.pt, or a LightGBM "
+              "run's model.txt), a results folder (its newest run), or a checkpoint file")
 
 log = console_logger("ir_sei.predict")
 
@@ -84,7 +91,7 @@ class ModelSource:
 
 def resolve_model(path: str | Path) -> ModelSource:
     """The model file of `-m`: a run folder (its best.pt, or a LightGBM run's model.txt), a
-    checkpoint, or a LightGBM model.txt.
+    results folder (its newest training run with either), a checkpoint, or a LightGBM model.txt.
 
     Raises
     ------
@@ -98,6 +105,12 @@ def resolve_model(path: str | Path) -> ModelSource:
             return ModelSource("checkpoint", path / BEST_CHECKPOINT, path)
         if (path / LIGHTGBM_MODEL_FILE).is_file():
             return ModelSource("lightgbm", path / LIGHTGBM_MODEL_FILE, path)
+        runs = [run for run in (newest_run(path, BEST_CHECKPOINT, is_training_run),
+                                newest_run(path, LIGHTGBM_MODEL_FILE, is_training_run)) if run]
+        if runs:  # a results folder: its newest training run
+            run = max(runs, key=lambda r: ((r / CONFIG_FILE).stat().st_mtime_ns, r.name))
+            log.info(f"-m {path}: using its newest run, {run.name}")
+            return resolve_model(run)
         raise InputError(f"-m {path}: the folder holds neither {BEST_CHECKPOINT} nor "
                          f"{LIGHTGBM_MODEL_FILE}: {MODEL_HINT}")
     if not path.is_file():
@@ -418,7 +431,7 @@ def _linear_scorer(model, name, extra, source, device, batch_size, window, overr
     gradient = SeiThenLinear(sei, torch.as_tensor(columns), sei_setup.sequence_length,
                              head.model).to(device).eval()
     return SeiFeatureScorer(sei, columns, sei_setup.sequence_length, head, name, window, device,
-                            max(1, batch_size // 4), gradient, sei_setup.summary())
+                            max(1, batch_size // 8), gradient, sei_setup.summary())
 
 
 def _lightgbm_scorer(source, device, batch_size, window, overrides) -> SeiFeatureScorer:
@@ -459,7 +472,7 @@ def _lightgbm_scorer(source, device, batch_size, window, overrides) -> SeiFeatur
     window = window or sei_setup.window()
     sei_setup.check_window(window)
     return SeiFeatureScorer(sei, columns, sei_setup.sequence_length, BoosterHead(booster),
-                            "LGBM", window, device, max(1, batch_size // 4), None,
+                            "LGBM", window, device, max(1, batch_size // 8), None,
                             sei_setup.summary())
 
 
@@ -470,8 +483,10 @@ def _names_file_for(folder: Path, n_features: int, model_path: Path) -> Path:
 
     for fset in FEATURE_SETS:
         path = names_path(folder, fset)
-        if path.is_file() and sum(1 for _ in open(path, encoding="utf-8")) == n_features:
-            return path
+        if path.is_file():
+            with open(path, encoding="utf-8") as handle:
+                if sum(1 for line in handle if line.strip()) == n_features:
+                    return path
     raise InputError(f"no features_<SET>.txt in {folder} names {n_features:,} columns, as "
                      f"{model_path} needs: pass the features folder the model was trained on")
 
