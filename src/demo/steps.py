@@ -132,9 +132,13 @@ def demo_final_steps(json_dir: str | Path) -> list[Step]:
                           else None), resume)]
 
 
-def predict_summary(json_dir: str | Path, rows: int = 12) -> str:
-    """The top of the demo's variant table (most negative delta first) beside the truth of the
-    demo genome, and where the motif-breaking variants rank."""
+def predict_summary(json_dir: str | Path, rows: int = 14) -> str:
+    """The top of the demo's variant table beside the truth of the demo genome, and where the
+    motif-breaking variants rank.
+
+    Rows are ranked by log-odds delta: P(IR) near 0 or 1 squeezes `delta` (0.998 -> 0.996 is a
+    delta of -0.002 but a log-odds delta of -0.63), the log-odds does not.
+    """
     import pandas as pd
 
     out, genome = predict_folder(json_dir), genome_folder(json_dir)
@@ -148,17 +152,21 @@ def predict_summary(json_dir: str | Path, rows: int = 12) -> str:
                       truth["effect"] + truth["tf"].map(lambda tf: f" ({tf})" if tf else "")))
     table["truth"] = [effect.get(key, "") for key in zip(table["chrom"], table["pos"],
                                                         table["alt"])]
-    ranked = table.sort_values("delta", kind="stable").reset_index(drop=True)
-    breaking = ranked.index[ranked["truth"].str.startswith("breaks")].to_numpy() + 1
+    breaks = table["truth"].str.startswith("breaks")
+    lines = ["", f"Variant effects ({table_path}; truth from {truth_path.name}), most negative "
+                 f"log-odds delta first:", ""]
+    ranked = table.sort_values("log_odds_delta", kind="stable").reset_index(drop=True)
     shown = ranked.head(rows)[["chrom", "pos", "id", "ref", "alt", "intron_name", "ref_p_ir",
                                "alt_p_ir", "delta", "log_odds_delta", "truth"]]
-    text = shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")
-    lines = ["", f"Variant effects ({table_path}, most negative delta first; truth from "
-                 f"{truth_path.name}):", "", text]
-    if len(breaking):
-        lines += ["", f"the {len(breaking)} motif-breaking variant alleles rank "
-                      f"{', '.join(map(str, breaking))} of {len(ranked)} by delta"]
+    lines.append(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if breaks.any():
+        for column in ("log_odds_delta", "delta"):
+            order = table.sort_values(column, kind="stable").reset_index(drop=True)
+            where = order.index[order["truth"].str.startswith("breaks")].to_numpy() + 1
+            lines.append(f"by {column}, the {int(breaks.sum())} motif-breaking variant alleles "
+                         f"rank {', '.join(map(str, where))} of {len(table)}")
+        lines.insert(len(lines) - 2, "")
     figures = sorted((out / "explain").glob("*.png"))
     if figures:
-        lines += ["", "Variant figures:", *(f"  {f}" for f in figures)]
+        lines += ["", "Variant figures (the largest |delta|):", *(f"  {f}" for f in figures)]
     return "\n".join(lines)

@@ -2,9 +2,9 @@
 
 Written to `explain/` in the output folder:
 
-    motif_changes.tsv        per variant, the motifs whose best site over the variant the
-                             variant breaks, creates, weakens or strengthens (a row "none" when
-                             no site changes), ranked by |delta|
+    motif_changes.tsv        per variant (ranked by |delta|), the motifs whose best site over
+                             the variant it breaks, creates, weakens or strengthens, the largest
+                             score change first (a row "none" when no site changes)
     rank<k>_<chrom>_<pos>_<ref>_<alt>.png
                              Integrated Gradients of the IR logit for the reference and the
                              alternative window, 30 bp either side of the variant (models with a
@@ -75,7 +75,7 @@ def motif_changes(ref: str, alt: str, ref_span: tuple[int, int], alt_span: tuple
     -------
     DataFrame: matrix_id, tf, effect ("breaks", "creates", "weakens", "strengthens"), ref_score,
     alt_score, threshold, ref_site, alt_site (the best site's bases on the motif's strand when it
-    reaches the threshold); ordered by effect, then by |alt_score - ref_score|
+    reaches the threshold); the largest |alt_score - ref_score| first
     """
     from ..interpret.scanning import MotifSet, encode_windows, scan_windows, site_sequences
 
@@ -108,10 +108,8 @@ def motif_changes(ref: str, alt: str, ref_span: tuple[int, int], alt_span: tuple
                          "alt_site": site_of.get((1, k), "")})
     frame = pd.DataFrame(rows, columns=["matrix_id", "tf", "effect", "ref_score", "alt_score",
                                         "threshold", "ref_site", "alt_site"])
-    order = {"breaks": 0, "creates": 1, "weakens": 2, "strengthens": 3}
     change = (frame["alt_score"] - frame["ref_score"]).abs()
-    return (frame.assign(_o=frame["effect"].map(order), _c=-change)
-            .sort_values(["_o", "_c"], kind="stable").drop(columns=["_o", "_c"])
+    return (frame.assign(_c=-change).sort_values("_c", kind="stable").drop(columns="_c")
             .reset_index(drop=True))
 
 

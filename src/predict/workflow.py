@@ -548,8 +548,9 @@ def write_metrics(folder: Path, source, undo: _Undo) -> list[Path]:
                "two_strand_rows": binary_metrics(np.concatenate([labels, labels]), both),
                "calibration": calibration_summary(labels, mean)}
     curves = {"your sequences": reliability_bins(labels, mean)}
-    note = ("P(IR) is the mean over both strands. The model learned the prevalence of its "
-            "training data; where yours differs, probabilities shift while AUROC holds.")
+    note = ("P(IR) is the mean over both strands. Calibrated predictions follow the diagonal; "
+            "class weighting in training (LightGBM's is_unbalance) moves a model off it, and so "
+            "does a share of retained introns unlike the training data's (AUROC holds).")
     test = model_test_predictions(source)
     if test is not None:
         test_labels, test_mean = strand_means_of_predictions(test)
