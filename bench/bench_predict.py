@@ -46,7 +46,6 @@ def write_inputs(sizes: list[int], n_variants: int) -> Path:
     rng = np.random.default_rng(0)
     letters = np.frombuffer(b"ACGT", dtype="S1")
     genome = OUT / "genome.fa"
-    chroms = {}
     if not genome.is_file():
         with open(genome, "wb") as out:
             for c in range(CHROMOSOMES):

@@ -573,7 +573,7 @@ def test_lr_scores_sei_features_on_the_fly(tmp_path, sei_features):
                 tmp_path / "bare", "--out", tmp_path / "o3"]) == 2
 
 
-def test_lightgbm_scores_sei_features_on_the_fly(tmp_path, sei_features, capsys):
+def test_lightgbm_scores_sei_features_on_the_fly(tmp_path, sei_features, planted, capsys):
     import lightgbm
 
     features = sei_features / "features"
@@ -599,6 +599,21 @@ def test_lightgbm_scores_sei_features_on_the_fly(tmp_path, sei_features, capsys)
     record = json.loads((tmp_path / "o" / "predict.json").read_text())
     assert record["model_name"] == "LGBM" and record["window"] == 60
     assert "Sei features computed on the fly" in record["model_description"]
+    # variants and --explain: no one-hot input, so the motif table without figures
+    genome = tmp_path / "genome.fa"
+    genome.write_text(">chr1\n" + random_sequences(1, 200, seed=6)[0] + "\n")
+    (tmp_path / "i.bed").write_text("chr1\t70\t130\tx\t0\t-\n")
+    base = genome.read_text().split("\n")[1][99]
+    alt = "A" if base != "A" else "C"
+    (tmp_path / "v.vcf").write_text("#CHROM\tPOS\tID\tREF\tALT\n"
+                                    f"chr1\t100\tv1\t{base}\t{alt}\n")
+    assert run(["-m", run_dir, "--bed", tmp_path / "i.bed", "--genome", genome, "--vcf",
+                tmp_path / "v.vcf", "--explain", "1", "--motifs", planted[2], "--out",
+                tmp_path / "v", "--no-progress"]) == 0
+    assert len(table(tmp_path / "v" / "variant_effects.tsv")) == 1
+    assert (tmp_path / "v" / "explain" / "motif_changes.tsv").is_file()
+    assert not list((tmp_path / "v" / "explain").glob("*.png"))
+    assert "no one-hot input" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------

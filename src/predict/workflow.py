@@ -362,9 +362,10 @@ def run_predict(req: PredictRequest) -> PredictResult:
     except InputError:
         undo.undo()
         raise
-    record = {**json.loads((folder / SETTINGS_FILE).read_text()),
-              "finished": datetime.now().isoformat(timespec="seconds"),
-              "seconds": round(time.perf_counter() - started, 1), "counts": counts}
+    before = json.loads((folder / SETTINGS_FILE).read_text())
+    record = {**before, "finished": datetime.now().isoformat(timespec="seconds"),
+              "seconds": round(time.perf_counter() - started, 1),
+              "counts": counts or before.get("counts", {})}
     atomic_write_text(folder / SETTINGS_FILE, json.dumps(record, indent=2) + "\n")
     log.info(f"outputs in {folder}: {', '.join(p.name for p in outputs)}")
     return PredictResult(folder, outputs, counts)
