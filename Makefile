@@ -61,6 +61,7 @@ bench: venv
 	$(PY) bench/bench_scanning.py
 	$(PY) bench/bench_sei.py
 	$(PY) bench/bench_dnabert2.py $(if $(DNABERT2_CODE),--remote-code $(DNABERT2_CODE))
+	$(PY) bench/bench_predict.py
 
 clean-demo:
 	rm -rf data/demo results/demo

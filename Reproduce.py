@@ -17,9 +17,10 @@ EXAMPLES = """examples:
   python Reproduce.py --config paper --only LGBM "importance plot"   just these steps
   python Reproduce.py --config paper --json-dir my_json              the same with other configs
 
-steps, in order (demo: after 'demo data', 'demo Sei' and 'tiny DNABERT-2', which write the demo
-inputs): FSei, Preprocess, 'LR ALL', 'LR TF', 'LR HM', LGBM, 'importance plot', Basset, ConvNet,
-DNABERT-2, Attribute, Compare.
+steps, in order (demo: after 'demo data', 'demo genome', 'demo Sei' and 'tiny DNABERT-2', which
+write the demo inputs): FSei, Preprocess, 'LR ALL', 'LR TF', 'LR HM', LGBM, 'importance plot',
+Basset, ConvNet, DNABERT-2, Attribute, Compare (demo: then Predict, Predict.py on the demo
+genome's introns and variants with the ConvNet run).
 
 A step whose outputs exist is skipped (a model step: a run in its results_path with test
 predictions; Preprocess: every split complete; Attribute: nsites.txt of the newest FSei run;
@@ -64,13 +65,14 @@ def reproduce(args, argv=None) -> None:
 
     started = time.perf_counter()
     json_dir = Path(args.json_dir or CONFIG_DIRS[args.config])
-    demo_steps, made_by = [], None
+    demo_steps, made_by, final_steps = [], None, []
     if args.config == "demo":
-        from src.demo.steps import demo_input_steps
+        from src.demo.steps import demo_final_steps, demo_input_steps
 
         demo_steps, made_by = demo_input_steps(json_dir)
+        final_steps = demo_final_steps(json_dir)
     pipeline = study_steps(json_dir, made_by=made_by, out=args.out)
-    steps = demo_steps + pipeline.steps
+    steps = demo_steps + pipeline.steps + final_steps
     # every input is checked before anything (the run record included) is written
     run_steps(steps, only=args.only, dry_run=True,
               log=print if args.dry_run else (lambda message: None))
@@ -96,6 +98,10 @@ def reproduce(args, argv=None) -> None:
         if outcome != "finished":
             print(f"report (so far): {report}")
     print(summary(pipeline.steps, pipeline.out))
+    if final_steps:
+        from src.demo.steps import predict_summary
+
+        print(predict_summary(json_dir))
     ran = sum(1 for s in status.values() if s == "ran")
     print(f"\n{ran} step(s) run, {sum(1 for s in status.values() if s == 'done')} already done; "
           f"{time.perf_counter() - started:.0f} s")

@@ -21,10 +21,12 @@ import LGBM
 import LR
 import Make_demo_data
 import Plot_importance
+import Predict
 import Preprocess_data_to_numpy as Preprocess
 import Reproduce
 from src.demo.data import DemoSettings
-from src.demo.steps import DemoSizes, demo_input_steps
+from src.demo.genome import DemoGenomeSettings
+from src.demo.steps import DemoSizes, demo_final_steps, demo_input_steps, predict_summary
 from src.errors import InputError
 from src.models.sei_targets import read_target_names
 from src.pipeline.steps import run_steps
@@ -35,7 +37,9 @@ pytestmark = pytest.mark.slow  # the whole demo sequence, tiny
 
 LENGTH = 440  # ConvNet needs at least 424 bp
 SIZES = DemoSizes(DemoSettings(n_sequences=300, length=LENGTH, positive_fraction=0.4),
-                  demo_sei_sequences=200)
+                  demo_sei_sequences=200,
+                  genome=DemoGenomeSettings(chromosome_length=40_000, introns_per_chromosome=10,
+                                            n_broken=3, n_neutral=4))
 TINY = {
     "Basset": {"model_architecture": {
         "CNN1filters": 8, "CNN1filterSize": 9, "CNN1poolSize": 4, "CNN1padding": 4,
@@ -88,7 +92,7 @@ def in_process_runner(command: list[str]) -> int:
     module = {"Make_demo_data.py": Make_demo_data, "Preprocess_data_to_numpy.py": Preprocess,
               "DNABert2.py": DNABert2, "FSei.py": FSei, "LR.py": LR, "LGBM.py": LGBM,
               "Plot_importance.py": Plot_importance, "Basset.py": Basset, "ConvNet.py": ConvNet,
-              "Attribute.py": Attribute, "Compare.py": Compare}[command[0]]
+              "Attribute.py": Attribute, "Compare.py": Compare, "Predict.py": Predict}[command[0]]
     try:
         module.main(command[1:])
     except SystemExit as stop:
@@ -101,10 +105,11 @@ def training_runs(results_path) -> list[Path]:
 
 
 def demo_steps(json_dir):
-    """The demo's steps with the tiny sizes, then the study's."""
+    """The demo's input steps with the tiny sizes, the study's, then the demo's Predict step."""
     steps, made_by = demo_input_steps(json_dir, SIZES)
     pipeline = study_steps(json_dir, made_by=made_by)
     pipeline.steps[:0] = steps
+    pipeline.steps += demo_final_steps(json_dir)
     return pipeline
 
 
@@ -126,9 +131,10 @@ def tiny_demo(tmp_path_factory):
 def test_demo_sequence_writes_every_output(tiny_demo):
     root, json_dir, pipeline, status, calls = tiny_demo
     names = [step.name for step in pipeline.steps]
-    assert names == ["demo data", "demo Sei", "tiny DNABERT-2", "FSei", "Preprocess", "LR ALL",
-                     "LR TF", "LR HM", "LGBM", "importance plot", "Basset", "ConvNet",
-                     "DNABERT-2", "DNABERT-2 (original load)", "Attribute", "Compare"]
+    assert names == ["demo data", "demo genome", "demo Sei", "tiny DNABERT-2", "FSei",
+                     "Preprocess", "LR ALL", "LR TF", "LR HM", "LGBM", "importance plot", "Basset",
+                     "ConvNet", "DNABERT-2", "DNABERT-2 (original load)", "Attribute", "Compare",
+                     "Predict"]
     assert set(status.values()) == {"ran"} and len(calls) == len(names)
     data, results = root / "data", root / "results"
     table = pd.read_csv(data / "final_data.csv")
@@ -174,6 +180,20 @@ def test_demo_sequence_writes_every_output(tiny_demo):
     assert (ig / "nsites.txt").read_text().count("MA0138.3") == 1
     text = summary(pipeline.steps, out)
     assert "LR (TF)" in text and "REST" in text and str(out / "comparison.png") in text
+    # Predict.py on the demo genome with the ConvNet run: every variant in a window, explained
+    genome = data / "genome"
+    assert (genome / "genome.fa.fai").is_file()
+    variants = pd.read_csv(results / "predict" / "variant_effects.tsv", sep="\t")
+    truth = pd.read_csv(genome / "variants_truth.tsv", sep="\t")
+    inside = truth[truth["effect"] != "outside windows"]
+    assert sorted(zip(variants["pos"], variants["alt"])) == sorted(zip(inside["pos"],
+                                                                       inside["alt"]))
+    assert variants["ref_p_ir"].between(0, 1).all() and variants["delta"].abs().le(1).all()
+    record = json.loads((results / "predict" / "predict.json").read_text())
+    assert record["model_name"] == "ConvNet" and record["window"] == LENGTH
+    assert len(list((results / "predict" / "explain").glob("rank*.png"))) == 3
+    text = predict_summary(json_dir)
+    assert "Variant effects" in text and "breaks IR motif" in text and "rank" in text
 
 
 def test_a_second_run_skips_every_step(tiny_demo):
