@@ -2,6 +2,7 @@
 on a machine without CUDA: its FLOP table, then its "no CUDA" line, exit status 0."""
 
 import json
+import runpy
 import subprocess
 import sys
 
@@ -171,3 +172,28 @@ def test_bench_gpu_without_cuda(tmp_path):
            "46.92 |" in out
     assert "DNABERT-2 (2 layers, hidden 32), 20 tokens" in out
     assert not results.exists()  # nothing measured, nothing written
+
+
+def test_bench_gpu_arithmetic_and_results_section(tmp_path):
+    gpu = runpy.run_path(str(ROOT / "bench" / "gpu.py"))  # its functions; main() does not run
+    assert gpu["bf16_peak_tflops"]("NVIDIA H200") == 989.0
+    assert gpu["bf16_peak_tflops"]("NVIDIA H100 PCIe") == 756.0
+    assert gpu["bf16_peak_tflops"]("NVIDIA H100 80GB HBM3") == 989.0
+    assert gpu["bf16_peak_tflops"]("NVIDIA A100-SXM4-80GB") == 312.0
+    assert gpu["bf16_peak_tflops"]("Tesla V100-SXM2-16GB") is None
+    row = gpu["Row"]("FSei training", "bf16", 512, items_per_s=2000.0, peak_gib=10.0,
+                     gflop_per_item=46.92)
+    assert row.tflops() == pytest.approx(93.84)  # 46.92 GFLOP x 2,000 / s
+    assert row.fraction(989.0) == pytest.approx(93.84 / 989.0)
+    assert row.fraction(None) is None
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## Other\n\ntext\n")
+    gpu["write_section"](results, "first table")
+    gpu["write_section"](results, "second table")
+    text = results.read_text()
+    assert text.startswith("# Benchmark results\n\n## Other\n\ntext\n")
+    assert text.count(gpu["SECTION_TITLE"]) == 1 and "first table" not in text
+    assert f"{gpu['BEGIN']}\nsecond table\n{gpu['END']}" in text
+    # the project's results file has the markers, so a run replaces that block only
+    project = (ROOT / "bench" / "RESULTS.md").read_text()
+    assert project.count(gpu["BEGIN"]) == 1 and project.count(gpu["END"]) == 1
