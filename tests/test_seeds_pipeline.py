@@ -51,13 +51,13 @@ def test_seeded_steps_and_their_configs(tmp_path):
     assert command[:2] == ["Basset.py", "--json"] and command[3:] == ["-n", "-t", "-e"]
     derived = load_config(command[2], BassetConfig)
     folder = seed_results_path(basset.results_path, 3)
-    assert command[2] == str(folder / "Basset.json")
+    assert command[2] == str(folder / "Basset.seed_3.json")
     assert derived.seed == 20_100 and derived.results_path == str(folder)
     assert derived.model_dump(exclude={"seed", "results_path"}) == \
         basset.model_dump(exclude={"seed", "results_path"})
-    before = (folder / "Basset.json").stat().st_mtime_ns
+    before = (folder / "Basset.seed_3.json").stat().st_mtime_ns
     write_seed_config(basset, json_dir / "Basset.json", 3)  # unchanged: not rewritten
-    assert (folder / "Basset.json").stat().st_mtime_ns == before
+    assert (folder / "Basset.seed_3.json").stat().st_mtime_ns == before
     # --only FSei selects its seeds; a seed's outputs are its own folder's
     status = run_steps(demo + pipeline.steps, only=["demo data", "demo Sei", "FSei"],
                        dry_run=True, log=lambda m: None)

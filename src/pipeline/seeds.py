@@ -4,8 +4,9 @@ Seed 1 is the step as it is (the config's own `seed` and `results_path`), so `--
 single-seed study and a finished single-seed run counts as seed 1. Seed k > 1 runs the same script
 with a derived config, written when the step runs:
 
-    <results_path>/seed_<k>/<config file name>     the config with seed = seed + 10000 (k - 1)
-                                                   and results_path = <results_path>/seed_<k>
+    <results_path>/seed_<k>/<config name>.seed_<k>.json   the config with seed = seed +
+                                                   10000 (k - 1) and results_path =
+                                                   <results_path>/seed_<k>
     <results_path>/seed_<k>/<Model>_<time>/        its run folder
 
 The seeds are 10,000 apart because the training loop seeds epoch e with `seed + e` (batch order,
@@ -64,7 +65,8 @@ def seed_config(config, k: int) -> dict:
 def write_seed_config(config, json_path: str | Path, k: int) -> Path:
     """Write the derived config of seed number k > 1 (module docstring); returns its path. The
     file is rewritten only when its content changes."""
-    path = seed_results_path(config.results_path, k) / Path(json_path).name
+    # never "config.json": that name marks a run folder (src.runs)
+    path = seed_results_path(config.results_path, k) / f"{Path(json_path).stem}.seed_{k}.json"
     text = json.dumps(seed_config(config, k), indent=2, sort_keys=True) + "\n"
     if not path.is_file() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
