@@ -2,6 +2,13 @@
 
 Every function borrows the model and leaves its device and train/eval mode as it found them.
 The model contract: (N, 4, L) one-hot float in, (N, 2) logits out.
+
+`attribute_sequences` (what Attribute.py runs) uses `batched_integrated_gradients`: every
+(sequence, path point) pair is one model input, so one forward/backward pass takes all the steps
+of many sequences, sized to the device (to the free memory on a GPU), in bf16 on a GPU that has
+it, with the completeness error measured against fp32 forward passes. Its points and weights are
+captum's (`path_points`); `integrated_gradients` (captum itself) is kept as the reference the
+tests compare with.
 """
 
 from __future__ import annotations
