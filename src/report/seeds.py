@@ -29,7 +29,8 @@ resampling unit of the tests is therefore the *intron*: the header with its "_r"
   the seeds' SD is not a robust ranking even when p is small.
 * **DeLong's test** (`test = delong`, `seed = k`): seed k of the reference against seed k of the
   other model, on AUROC, with each intron's strand scores averaged into one score (so that every
-  case is one independent intron, as the test assumes; `auroc_*` are those intron-level AUROCs).
+  case is one independent intron, as the test assumes; its reference_value and model_value are
+  those intron-level AUROCs).
   It answers whether two single trained models differ; the number of seeds in which the
   reference is significantly ahead shows whether the ranking holds seed by seed.
 
@@ -509,7 +510,7 @@ def plot_seed_curves(split: TestSplit, groups: list[SeedGroup], table: pd.DataFr
               title="precision-recall: mean over seeds ± SD (AUPRC, trapezoid)", xlim=(0, 1),
               ylim=(0, 1.01))
     for ax in (roc_ax, pr_ax):
-        ax.legend(loc="lower right" if ax is roc_ax else "upper right", fontsize=8,
+        ax.legend(loc="lower right" if ax is roc_ax else "lower left", fontsize=8,
                   frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
