@@ -194,6 +194,14 @@ def test_bench_gpu_arithmetic_and_results_section(tmp_path):
     assert text.startswith("# Benchmark results\n\n## Other\n\ntext\n")
     assert text.count(gpu["SECTION_TITLE"]) == 1 and "first table" not in text
     assert f"{gpu['BEGIN']}\nsecond table\n{gpu['END']}" in text
+    # the full Sei is initialised on the device from the meta device; a model with a weight that
+    # no reset_parameters covers (FSei's attention pooling) is refused, not left uninitialised
+    with torch.device("meta"):
+        small_sei, small_fsei = Sei((8, 8, 8), 30), FSei((8, 8, 8), embed_dim=8)
+    initialised = gpu["random_init"](small_sei, torch.device("cpu"))
+    assert all(torch.isfinite(p).all() for p in initialised.parameters())
+    with pytest.raises(ValueError, match="attention_pool"):
+        gpu["random_init"](small_fsei, torch.device("cpu"))
     # the project's results file has the markers, so a run replaces that block only
     project = (ROOT / "bench" / "RESULTS.md").read_text()
     assert project.count(gpu["BEGIN"]) == 1 and project.count(gpu["END"]) == 1
