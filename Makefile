@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 # CPU wheel here; on a GPU machine the same pin from PyPI is the CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DATA := data/demo/final_data.csv
+# make paper SEEDS=5: every trained model with 5 seeds, mean +- SD and paired tests
+SEEDS ?= 1
 
-.PHONY: venv browser test test-fast demo paper demo-data bench clean-demo
+.PHONY: venv browser test test-fast demo paper demo-data bench bench-gpu bench-demo clean-demo
 
 venv: $(VENV)/.installed
 
@@ -49,10 +51,10 @@ $(DEMO_DATA):
 # the CPU in minutes; the paper needs data/, sei.pth, target.names and DNABERT-2 (see README).
 # Steps whose outputs exist are skipped: run it again to continue after an interruption.
 demo: venv
-	$(PY) Reproduce.py --config demo
+	$(PY) Reproduce.py --config demo --seeds $(SEEDS)
 
 paper: venv
-	$(PY) Reproduce.py --config paper
+	$(PY) Reproduce.py --config paper --seeds $(SEEDS)
 
 bench: venv
 	$(PY) bench/bench_encoding.py
@@ -62,6 +64,14 @@ bench: venv
 	$(PY) bench/bench_sei.py
 	$(PY) bench/bench_dnabert2.py $(if $(DNABERT2_CODE),--remote-code $(DNABERT2_CODE))
 	$(PY) bench/bench_predict.py
+
+# The GPU path in one run (bench/RESULTS.md is updated); without CUDA it says so and exits 0.
+bench-gpu: venv
+	$(PY) bench/gpu.py
+
+# make demo from scratch, step by step: wall and CPU seconds of each step
+bench-demo: venv
+	$(PY) bench/bench_demo.py --clean --seeds $(SEEDS)
 
 clean-demo:
 	rm -rf data/demo results/demo

@@ -16,6 +16,7 @@ EXAMPLES = """examples:
   python Reproduce.py --config paper --dry-run        what is done, what would run, what is missing
   python Reproduce.py --config paper --only LGBM "importance plot"   just these steps
   python Reproduce.py --config paper --json-dir my_json              the same with other configs
+  python Reproduce.py --config demo --seeds 3         every trained model with 3 seeds
 
 steps, in order (demo: after 'demo data', 'demo genome', 'demo Sei' and 'tiny DNABERT-2', which
 write the demo inputs): FSei, Preprocess, 'LR ALL', 'LR TF', 'LR HM', LGBM, 'importance plot',
@@ -27,6 +28,13 @@ predictions; Preprocess: every split complete; Attribute: nsites.txt of the newe
 Compare: comparison.csv of the newest runs), so running the command again continues where it
 stopped; an interrupted training run is continued with --resume. To run a step again, move its
 outputs away (e.g. the run folder). Every input is checked before anything runs.
+
+--seeds N runs every trained model (FSei, LR, LGBM, Basset, ConvNet, DNABERT-2) N times: seed 1 is
+the step above, seed k > 1 the step "<name> seed k" with the config's seed + 10000 (k - 1) and its
+runs in <results_path>/seed_k/ (same data split); finished seeds are skipped. A last step,
+'Compare seeds', writes comparison_seeds.csv/.md/.png (mean +- SD, curves with a band) and
+paired_tests.csv (FSei against each model: bootstrap over test introns, DeLong per seed).
+--only FSei runs FSei's seeds too.
 """
 
 
@@ -47,10 +55,15 @@ def main(argv=None):
     parser.add_argument("--out", metavar="DIR",
                         help="folder of the comparison figure/tables and the importance bar plot "
                              "(None: comparison/ beside the FSei results folder)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="run every trained model with N seeds (seed 1 = the config's); "
+                             "compare them with mean +- SD and paired tests")
     parser.add_argument("--dry-run", action="store_true",
                         help="only say which steps are done and which would run, and check the "
                              "inputs")
     args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
     run_cli(lambda: reproduce(args, argv), single_process="Reproduce.py")
 
 
@@ -58,6 +71,7 @@ def reproduce(args, argv=None) -> None:
     import sys
 
     from src.errors import InputError
+    from src.pipeline.seeds import seeds_summary, with_seeds
     from src.pipeline.steps import run_steps
     from src.pipeline.study import study_inputs, study_steps, summary
     from src.report.html import write_report
@@ -71,7 +85,7 @@ def reproduce(args, argv=None) -> None:
 
         demo_steps, made_by = demo_input_steps(json_dir)
         final_steps = demo_final_steps(json_dir)
-    pipeline = study_steps(json_dir, made_by=made_by, out=args.out)
+    pipeline = with_seeds(study_steps(json_dir, made_by=made_by, out=args.out), args.seeds)
     steps = demo_steps + pipeline.steps + final_steps
     # every input is checked before anything (the run record included) is written
     run_steps(steps, only=args.only, dry_run=True,
@@ -102,6 +116,8 @@ def reproduce(args, argv=None) -> None:
         from src.demo.steps import predict_summary
 
         print(predict_summary(json_dir))
+    if args.seeds > 1:
+        print(seeds_summary(pipeline.out))
     ran = sum(1 for s in status.values() if s == "ran")
     print(f"\n{ran} step(s) run, {sum(1 for s in status.values() if s == 'done')} already done; "
           f"{time.perf_counter() - started:.0f} s")

@@ -385,8 +385,9 @@ class AttributeConfig(StrictConfig):
     ig_method: Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
                        "riemann_middle"] = "gausslegendre"
     batch_size: int = Field(
-        256, gt=0, description="--batch-size: model inputs per forward/backward pass; IG takes "
-                               "max(1, batch_size // ig_steps) sequences at a time")
+        256, gt=0, description="--batch-size: model inputs (steps x sequences) per IG forward/"
+                               "backward pass on the CPU; on a GPU the passes are sized to its "
+                               "free memory (and run in bf16)")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                         description="--device: auto = cuda when available, else cpu")
     max_relative_delta: float = Field(

@@ -203,7 +203,9 @@ def compute_windows(model: nn.Module, data: AttributionData, config: AttributeCo
         counts[name]["windows"] = int(len(of_class))
     delta = convergence_summary(result.delta, result.change, config.max_relative_delta)
     log(f"integrated gradients of {len(order)} sequences ({config.ig_steps} steps, "
-        f"{config.ig_method}) in {elapsed(start_time)}: {len(table)} hot-spot windows of "
+        f"{config.ig_method}) in {elapsed(start_time)} ({result.sequences_per_second:.1f} "
+        f"sequences/s, {result.precision}, {result.inputs_per_pass} inputs per pass): "
+        f"{len(table)} hot-spot windows of "
         f"{config.window} bp; convergence delta median {delta['median_relative']:.2e}, 95th "
         f"percentile {delta['p95_relative']:.2e} of the logit change")
     if delta["fraction_above_tolerance"] > 0.05:

@@ -39,6 +39,8 @@ class Step:
         the outputs of earlier steps, e.g. the FSei run that Attribute.py explains)
     done : None while the step still has to run, else a short description of its outputs
     resume : flags that continue an interrupted run (None: run `args` again from the start)
+    group : the step this one repeats (e.g. "FSei" for "FSei seed 2"): `only=["FSei"]` selects
+        both
     """
 
     name: str
@@ -47,6 +49,7 @@ class Step:
     needs: list[Need] = field(default_factory=list)
     done: Callable[[], str | None] = lambda: None
     resume: Callable[[], list[str] | None] = lambda: None
+    group: str | None = None
 
     def command(self) -> list[str]:
         args = self.args() if callable(self.args) else self.args
@@ -101,11 +104,12 @@ def run_steps(steps: list[Step], only: list[str] | None = None, dry_run: bool = 
         a step ends without writing the outputs its "done" test looks for.
     """
     names = [step.name for step in steps]
-    unknown = [name for name in only or [] if name not in names]
+    unknown = [name for name in only or []
+               if name not in names and not any(step.group == name for step in steps)]
     if unknown:
         raise InputError(f"unknown step(s) {', '.join(map(repr, unknown))}: the steps are "
                          + ", ".join(map(repr, names)))
-    selected = [s for s in steps if not only or s.name in only]
+    selected = [s for s in steps if not only or s.name in only or s.group in only]
     status = {step.name: "skipped (not selected)" for step in steps}
     pending = []
     for step in selected:
