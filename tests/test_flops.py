@@ -71,6 +71,26 @@ class TinyEncoder(nn.Module):
         return self.classifier(h[:, 0])
 
 
+def test_the_native_dnabert2_by_hand():
+    """Its position-wise layers run on the real tokens only, packed (nnz, D); attention runs on
+    the padded (N, T) batch: the count follows what the model computes."""
+    from src.models.dnabert2 import DNABert2ForSequenceClassification
+
+    d, heads, inner, layers = 16, 2, 24, 2
+    model = DNABert2ForSequenceClassification({
+        "vocab_size": 40, "hidden_size": d, "num_hidden_layers": layers,
+        "num_attention_heads": heads, "intermediate_size": inner})
+    ids = torch.randint(5, 40, (3, 10))
+    mask = torch.ones(3, 10, dtype=torch.long)
+    mask[1, 7:] = 0  # 3 padding tokens
+    count = count_macs(model, ids, attention_mask=mask)
+    real = int(mask.sum())
+    per_token = d * 3 * d + d * d + d * 2 * inner + inner * d  # Wqkv, dense, gated, wo
+    attention = 2 * 3 * heads * 10 * 10 * (d // heads)
+    head = 3 * (d * d + d * 2)  # pooler and classifier on [CLS]
+    assert count.total == layers * (real * per_token + attention) + head
+
+
 def test_a_tiny_encoder_by_hand():
     n, t, d, heads, hidden = 3, 12, 16, 2, 24
     model = TinyEncoder(dim=d, heads=heads, hidden=hidden)

@@ -99,7 +99,15 @@ def layer_macs(module: nn.Module, inputs: tuple, output) -> int | None:
     heads = _attention_heads(module)
     if heads is not None:
         hidden = inputs[0]
-        n, t = hidden.shape[0], hidden.shape[1]
+        if hidden.dim() == 2:  # tokens packed as (nnz, D): the batch's shape rides along
+            shape = next((x for x in inputs[1:] if hasattr(x, "batch") and hasattr(x, "width")),
+                         None)
+            if shape is None:
+                raise ValueError(f"{type(module).__name__}: packed (nnz, D) input without the "
+                                 f"batch's (N, T) shape: cannot count its attention")
+            n, t = shape.batch, shape.width
+        else:
+            n, t = hidden.shape[0], hidden.shape[1]
         return 2 * n * heads[0] * t * t * heads[1]
     return None
 
