@@ -39,6 +39,7 @@ from ..interpret.attribute import ENRICHMENT_FILE as ENRICHMENT_CSV
 from ..interpret.attribute import LOGO_FIGURES as LOGO_FILES
 from ..interpret.attribute import NSITES_FILE as NSITES_TXT
 from ..interpret.windows import SUMMARY_FILE as INTEGRATION_JSON
+from ..predict.workflow import VARIANTS_FILE as VARIANTS_TSV
 from ..runs import CONFIG_FILE as RUN_CONFIG
 from ..runs import LOG_FILE as RUN_LOG
 from ..runs import LOSS_FIGURE as RUN_LOSS_FIGURE
@@ -48,19 +49,17 @@ from .comparison import COMPARISON_DIR
 from .comparison import FIGURE_FILE as COMPARISON_FIGURE
 from .comparison import TABLE_FILE as COMPARISON_CSV
 from .record import RECORD_FILE
+from .seeds import PAIRED_TESTS_FILE as PAIRED_TESTS_CSV
+from .seeds import SEEDS_FIGURE_FILE as SEEDS_FIGURE
+from .seeds import SEEDS_TABLE_FILE as SEEDS_CSV
 
 # ---------------------------------------------------------------- file names the sections read
 # (each imported from the module that writes the file; the rest come with their steps)
-SEEDS_CSV = "comparison_seeds.csv"            # model, metric, mean, sd, n_seeds, seed_<s>...
-PAIRED_TESTS_CSV = "paired_tests.csv"         # several seeds: paired tests between models
 ENRICHMENT_PER_INTRON_CSV = "enrichment_per_intron.csv"  # beside enrichment.csv, same columns
 DENOVO_DIR = "denovo"                         # <run>/<IG>/denovo/
 DENOVO_CSV = "patterns.csv"
 DENOVO_FIGURE = "patterns.png"
 DENOVO_MD = "denovo.md"
-VARIANTS_TSV = "variant_effects.tsv"          # Predict.py with a VCF
-VARIANT_COLUMNS = ("chrom", "pos", "ref", "alt", "intron", "ref_p_ir", "alt_p_ir", "delta",
-                   "log_odds_delta")
 LOGO_FIGURES = ((LOGO_FILES["IR"], "IR"), (LOGO_FILES["non_IR"], "non-IR"))
 IMPORTANCE_CSV = str(Path(IMPORTANCE_FIGURE).with_suffix(".csv"))  # beside the figure
 REPORT_FILE = "report.html"
@@ -77,7 +76,8 @@ COMMANDS = {
     "attribute": "python Reproduce.py --only Attribute    # or: python Attribute.py -m "
                  "FSEI_RUN/best.pt -i -b",
     "per_intron": "",
-    "seeds": "",
+    "seeds": "python Reproduce.py --config demo --seeds 3    # make demo SEEDS=3; or: python "
+             "Compare.py --group RUN_SEED1 RUN_SEED2 ... --group ... --out {results}/comparison",
     "denovo": "",
     "variants": "python Predict.py ... --vcf VARIANTS.vcf    # output folder inside {results}",
     "training": "",
@@ -835,6 +835,11 @@ def collect_seeds(results_dir: Path) -> SectionData:
         section.blocks.append(Group([generic_table(
             frame[["model", "metric", *per_seed]], "Each seed's value.", show=None,
             source=path)], columns=1, fold="Each seed's value"))
+    band = path.parent / SEEDS_FIGURE
+    if band.is_file():
+        section.blocks.append(embed_png(band, "Mean ROC and precision-recall curves over seeds, "
+                                              "with a band of ± one standard deviation."))
+        section.sources.append(band)
     tests = find_file(results_dir, PAIRED_TESTS_CSV, [path.parent.relative_to(results_dir)
                                                        if path.parent != results_dir else "."])
     if tests is None:
