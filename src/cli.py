@@ -16,7 +16,12 @@ from .errors import InputError
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the line breaks of descriptions and examples."""
+    """Shows defaults (not an empty one) and keeps the line breaks of descriptions and examples."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def script_parser(prog: str, description: str, examples: str) -> argparse.ArgumentParser:
