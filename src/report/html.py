@@ -38,6 +38,10 @@ from ..interpret.attribute import BARS_FIGURE as TOP_TFS_FIGURE
 from ..interpret.attribute import ENRICHMENT_FILE as ENRICHMENT_CSV
 from ..interpret.attribute import LOGO_FIGURES as LOGO_FILES
 from ..interpret.attribute import NSITES_FILE as NSITES_TXT
+from ..interpret.denovo import DENOVO_DIR  # <run>/<IG>/denovo/
+from ..interpret.denovo import PATTERNS_FIGURE as DENOVO_FIGURE
+from ..interpret.denovo import PATTERNS_FILE as DENOVO_CSV
+from ..interpret.denovo import SUMMARY_FILE as DENOVO_MD
 from ..interpret.windows import SUMMARY_FILE as INTEGRATION_JSON
 from ..runs import CONFIG_FILE as RUN_CONFIG
 from ..runs import LOG_FILE as RUN_LOG
@@ -54,10 +58,6 @@ from .record import RECORD_FILE
 SEEDS_CSV = "comparison_seeds.csv"            # model, metric, mean, sd, n_seeds, seed_<s>...
 PAIRED_TESTS_CSV = "paired_tests.csv"         # several seeds: paired tests between models
 ENRICHMENT_PER_INTRON_CSV = "enrichment_per_intron.csv"  # beside enrichment.csv, same columns
-DENOVO_DIR = "denovo"                         # <run>/<IG>/denovo/
-DENOVO_CSV = "patterns.csv"
-DENOVO_FIGURE = "patterns.png"
-DENOVO_MD = "denovo.md"
 VARIANTS_TSV = "variant_effects.tsv"          # Predict.py with a VCF
 VARIANT_COLUMNS = ("chrom", "pos", "ref", "alt", "intron", "ref_p_ir", "alt_p_ir", "delta",
                    "log_odds_delta")
@@ -78,7 +78,8 @@ COMMANDS = {
                  "FSEI_RUN/best.pt -i -b",
     "per_intron": "",
     "seeds": "",
-    "denovo": "",
+    "denovo": "python Reproduce.py --only Attribute    # or: python Attribute.py -m "
+              "FSEI_RUN/best.pt -s -r IG (on the maps that -i saved)",
     "variants": "python Predict.py ... --vcf VARIANTS.vcf    # output folder inside {results}",
     "training": "",
 }
