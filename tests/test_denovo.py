@@ -633,6 +633,15 @@ def test_denovo_settings_are_validated(tmp_path):
         load_config(path, AttributeConfig)
 
 
+def test_maps_shorter_than_a_seqlet_core_are_refused(tmp_path):
+    table = pd.DataFrame({"header": ["a", "b"], "label": [1, 0], "reverse_complement": False,
+                          "seq_start": 0, "seq_end": 10})
+    short = maps.AttributionMaps(table, np.ones((2, 10), np.uint8),
+                                 np.zeros((2, 4, 10), np.float32))
+    with pytest.raises(InputError, match=r"10 columns wide.*sliding_window_size = 20"):
+        denovo.run_denovo(short, [], tmp_path)
+
+
 def test_a_small_database_is_refused_before_any_work(tmp_path):
     from src.config import AttributeConfig
     from src.interpret.motifs import Motif, write_meme

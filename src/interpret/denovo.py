@@ -833,6 +833,11 @@ def run_denovo(maps: AttributionMaps, motifs: list, out_dir: str | Path,
         raise InputError(f"the attribution maps come from a token model "
                          f"({maps.info.get('attribution', '?')}): de novo discovery needs per-base "
                          f"gradients; use a one-hot model")
+    length = maps.codes.shape[1]
+    if length < settings.sliding_window_size:
+        raise InputError(f"the attribution maps are {length} columns wide, shorter than "
+                         f"TF-MoDISco's seqlet core (denovo.sliding_window_size = "
+                         f"{settings.sliding_window_size}): lower it to {length} or less")
     timings = {}
     start = time.perf_counter()
     patterns, counts = discover(maps, settings, log)
