@@ -1,6 +1,7 @@
-"""Explain a sequence model: Integrated Gradients hot spots, scanned with JASPAR motifs.
+"""Explain a sequence model: Integrated Gradients hot spots, scanned with JASPAR motifs, and
+motifs found de novo on the attribution maps (TF-MoDISco, TOMTOM).
 
-    python Attribute.py -m results/FSei/FSei_<time>/best.pt -i -b -w 32 -t 0.7 -p 0.7 \
+    python Attribute.py -m results/FSei/FSei_<time>/best.pt -i -b -s -w 32 -t 0.7 -p 0.7 \
         -d jaspar2024 -r IG
 """
 
@@ -12,12 +13,16 @@ DEFAULT_JSON = "json/Attribute.json"
 
 EXAMPLES = """examples:
   python Attribute.py -m results/FSei/FSei_<time>/best.pt -i -b          IG, then motif enrichment
+  python Attribute.py -m results/FSei/FSei_<time>/best.pt -s -r IG
+                                      de novo motifs on the maps that -i -r IG saved
   python Attribute.py -m results/FSei/FSei_<time>/best.pt -b -d data/jaspar.meme.txt -r IG
                                       rescan the saved windows of -r IG with another database
   python Attribute.py --json json/demo/Attribute.json -m results/demo/ConvNet/ConvNet_<time> -i -b
 
-outputs (in <run folder>/<-r>/): windows.csv, attributions.npz, integration.json (-i);
-nsites.txt, enrichment.csv, motif_hits.csv, top_tfs.png, logos_IR.png, logos_non_IR.png (-b)
+outputs (in <run folder>/<-r>/): windows.csv, attributions.npz, integration.json, maps.csv,
+maps_codes.npy, maps_ig.npy, maps.json (-i); nsites.txt, enrichment.csv, motif_hits.csv,
+top_tfs.png, logos_IR.png, logos_non_IR.png (-b); denovo/: denovo.md, patterns.png, patterns.csv,
+patterns.meme, matches.csv, seqlets.csv, denovo.json (-s)
 """
 
 # flag -> AttributeConfig key; a flag given on the command line overrides the JSON
@@ -42,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-b", "--bind", action="store_true",
                         help="scan the saved windows with the motifs of -d and rank TFs by "
                              "enrichment in IR vs non-IR windows")
+    parser.add_argument("-s", "--denovo", action="store_true",
+                        help="de novo motifs: TF-MoDISco on the full attribution maps that -i "
+                             "saves (each class apart), patterns matched to the -d motifs with "
+                             "TOMTOM; settings: the JSON's 'denovo' object")
     parser.add_argument("-w", "--window", type=int, metavar="BP",
                         help="window width around a hot spot (default 32, or the JSON's)")
     parser.add_argument("-t", "--threshold", type=float, metavar="T",
@@ -68,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"JSON config with every setting (default {DEFAULT_JSON} when it "
                              f"exists); flags override it")
     parser.add_argument("--force", action="store_true",
-                        help="with -i: replace windows that an earlier -i saved under the same -r")
+                        help="with -i: replace the windows and maps that an earlier -i saved "
+                             "under the same -r")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
@@ -91,7 +101,7 @@ def main(argv=None):
         config = resolve_config(args)
         run_attribution(config, args.model, integrate=args.integrate, bind=args.bind,
                         force=args.force, progress=not args.no_progress,
-                        window_given=args.window is not None)
+                        window_given=args.window is not None, denovo=args.denovo)
 
     run_cli(work, single_process="Attribute.py")
 

@@ -61,6 +61,7 @@ bench: venv
 	$(PY) bench/bench_features.py
 	$(PY) bench/bench_tokenize.py
 	$(PY) bench/bench_scanning.py
+	$(PY) bench/bench_denovo.py synthetic 18000
 	$(PY) bench/bench_sei.py
 	$(PY) bench/bench_dnabert2.py $(if $(DNABERT2_CODE),--remote-code $(DNABERT2_CODE))
 	$(PY) bench/bench_predict.py

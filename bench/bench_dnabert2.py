@@ -47,9 +47,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from src.models.dnabert2 import DNABert2ForSequenceClassification  # noqa: E402
+from src.models.dnabert2 import (
+    DNABert2ForSequenceClassification,  # noqa: E402
+    read_json,  # noqa: E402
+)
 from src.models.dnabert2 import DNABert2ModelConfig as DNABert2Config  # noqa: E402
-from src.models.dnabert2 import read_json  # noqa: E402
 
 REFERENCE_CONFIG = ROOT.parent / "shared" / "reference" / "dnabert2" / "config.json"
 CLS, SEP, PAD = 1, 2, 3  # DNABERT-2's special token ids

@@ -64,7 +64,12 @@ def run_variant(variant: str, path: Path, batch: int) -> dict:
 
         dataset = StudyDataset(np.load(path), labels)
     else:
-        from src.features.files import FeatureDataset, FeatureFiles, FeatureSplit, check_finite
+        from src.features.files import (
+            FeatureDataset,
+            FeatureFiles,
+            FeatureSplit,
+            check_finite,
+        )
 
         data = np.load(path, mmap_mode="r")
         if variant == "ours_in_memory":

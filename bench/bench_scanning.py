@@ -31,7 +31,11 @@ sys.path.insert(0, str(ROOT))
 
 from src.data.encoding import CODE_TO_ONE_HOT  # noqa: E402
 from src.interpret.motifs import load_motifs  # noqa: E402
-from src.interpret.scanning import prepare_motifs, reverse_complement_matrix, scan_windows  # noqa: E402
+from src.interpret.scanning import (  # noqa: E402
+    prepare_motifs,
+    reverse_complement_matrix,
+    scan_windows,
+)
 
 REFERENCE_MEME = ROOT.parent / "shared" / "reference" / "jaspar.meme.txt"
 BACKGROUND = (0.28, 0.22, 0.22, 0.28)

@@ -365,6 +365,35 @@ class DNABert2Config(TrainingConfig):
                               "new)")
 
 
+class DenovoConfig(StrictConfig):
+    """Attribute.py -s: TF-MoDISco (modisco-lite) on the IG maps, TOMTOM (memelite) matching
+    (`src.interpret.denovo`). TF-MoDISco's defaults are those of its `modisco motifs` command,
+    except `max_seqlets_per_metacluster`, which bounds time and memory."""
+
+    sliding_window_size: int = Field(20, ge=6, description="seqlet core width (bp)")
+    flank_size: int = Field(5, ge=0, description="bp added to each side of a seqlet core")
+    target_seqlet_fdr: float = Field(0.05, gt=0, lt=1, description="seqlet FDR")
+    max_seqlets_per_metacluster: int = Field(
+        5000, ge=100, description="seqlets clustered per class and sign; time grows ~ its square")
+    min_metacluster_size: int = Field(
+        100, ge=1, description="fewer seqlets of a class and sign: no pattern of that sign")
+    n_leiden_runs: int = Field(2, ge=1, description="Leiden clusterings (best one kept)")
+    trim_to_window_size: int = Field(30, ge=6, description="pattern width after trimming")
+    initial_flank_to_add: int = Field(10, ge=0)
+    final_flank_to_add: int = Field(0, ge=0)
+    final_min_cluster_size: int = Field(20, ge=1, description="seqlets of the smallest pattern")
+    nearest_neighbors_to_compute: int = Field(500, ge=10)
+    trim_threshold: float = Field(
+        0.3, gt=0, le=1, description="pattern core: columns with |contribution| >= this x max")
+    q_threshold: float = Field(
+        0.05, gt=0, le=1, description="a database motif is called when TOMTOM's q <= this")
+    top_matches: int = Field(3, ge=1, description="matches listed per pattern (with q)")
+    chunk_size: int = Field(1024, gt=0, description="sequences converted per chunk")
+    database: str | None = Field(
+        None, min_length=1, description="motifs the patterns are matched to (a MEME file or a "
+                                        "JASPAR release, 50 motifs or more); null: the -d one")
+
+
 class AttributeConfig(StrictConfig):
     """Attribute.py: Integrated Gradients hot spots and motif enrichment (`src.interpret`).
 
@@ -403,6 +432,8 @@ class AttributeConfig(StrictConfig):
     top_n: int = Field(20, gt=0, description="TFs per direction in the bar plot")
     n_logos: int = Field(4, ge=0, description="logos of the top motifs per direction")
     data_path: str | None = Field(None, description="override the checkpoint's data_path")
+    denovo: DenovoConfig = Field(default_factory=DenovoConfig,
+                                 description="-s: de novo motif settings")
 
 
 ConfigT = TypeVar("ConfigT", bound=StrictConfig)

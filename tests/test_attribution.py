@@ -19,7 +19,11 @@ from src.config import AttributeConfig, BassetConfig, config_to_dict
 from src.data.datasets import build_sequence_datasets
 from src.data.encoding import codes_to_one_hot, encode_codes
 from src.errors import InputError
-from src.interpret.attribute import AttributionData, check_sequence_model, compute_windows
+from src.interpret.attribute import (
+    AttributionData,
+    check_sequence_model,
+    compute_windows,
+)
 from src.interpret.gradients import (
     integrated_gradients,
     predict_probabilities,

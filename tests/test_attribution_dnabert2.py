@@ -24,7 +24,11 @@ from src.config import DNABert2Config, config_to_dict
 from src.data.encoding import CODE_TO_ONE_HOT, encode_codes
 from src.data.tokens import build_tokenized_datasets, load_tokenizer, tokenizer_files
 from src.demo.dnabert2 import make_tiny_model, make_tiny_model_for_config
-from src.interpret.tokens import TokenAttribution, decode_codes, token_integrated_gradients
+from src.interpret.tokens import (
+    TokenAttribution,
+    decode_codes,
+    token_integrated_gradients,
+)
 from src.models.dnabert2 import load_snapshot
 from src.train.checkpoints import save_checkpoint
 
@@ -154,3 +158,17 @@ def test_attribute_on_dnabert2_finds_the_planted_motifs(dnabert2_run, demo_dir, 
     ranked = pd.read_csv(out / "enrichment.csv")
     assert set(ranked["tf"].head(3)) == {"ZNF274", "REST", "ZNF143"}
     assert set(ranked["tf"].tail(3)) == {"TP53", "SRF", "HNF4A"}
+    # the full maps are not saved: a token model has no per-base gradients for -s
+    info = json.loads((out / "maps.json").read_text())
+    assert info["per_base"] is False and not (out / "maps_ig.npy").exists()
+
+
+@pytest.mark.slow
+def test_denovo_on_a_token_model_is_refused_before_integrated_gradients(dnabert2_run, tmp_path,
+                                                                         capsys):
+    run = Path(shutil.copytree(dnabert2_run, tmp_path / dnabert2_run.name))
+    with pytest.raises(SystemExit) as stop:
+        Attribute.main(["-m", str(run), "-i", "-s", "--device", "cpu", "--no-progress"])
+    assert stop.value.code == 2
+    assert "leave out -s for a token model" in capsys.readouterr().err
+    assert not (run / "IG").exists()  # refused before anything was written

@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from src.config import BassetConfig, ConvNetConfig, TrainingConfig, config_to_dict, load_config
+from src.config import (
+    BassetConfig,
+    ConvNetConfig,
+    TrainingConfig,
+    config_to_dict,
+    load_config,
+)
 from src.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,12 @@ from src.config import SequenceDataConfig
 from src.data.datasets import OneHotDataset, build_sequence_datasets, make_loader
 from src.data.encoding import one_hot_encode, reverse_complement
 from src.data.sequences import read_sequence_table
-from src.data.splits import augment_rows, load_split_indices, split_paths, write_split_indices
+from src.data.splits import (
+    augment_rows,
+    load_split_indices,
+    split_paths,
+    write_split_indices,
+)
 from src.errors import InputError
 
 

@@ -21,17 +21,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import REFERENCE, random_sequences
 
-from src.data.tokens import (load_tokenizer, token_offsets, tokenize, tokenizer_files,
-                             tokenizer_from_files)
+from src.data.tokens import (
+    load_tokenizer,
+    token_offsets,
+    tokenize,
+    tokenizer_files,
+    tokenizer_from_files,
+)
 from src.errors import InputError
-from src.interpret.tokens import ig_baseline_ids, spread_to_bases, token_integrated_gradients
+from src.interpret.tokens import (
+    ig_baseline_ids,
+    spread_to_bases,
+    token_integrated_gradients,
+)
+from src.models.dnabert2 import (
+    DNABert2ForSequenceClassification,
+    alibi_slopes,
+    attention_bias,
+    is_dnabert2_config,
+    load_pretrained_encoder,
+    load_snapshot_model,
+    original_study_load,
+    read_json,
+)
 from src.models.dnabert2 import DNABert2ModelConfig as DNABert2Config
-from src.models.dnabert2 import (DNABert2ForSequenceClassification, alibi_slopes, attention_bias,
-                                 is_dnabert2_config, load_pretrained_encoder, load_snapshot_model,
-                                 original_study_load, read_json)
 from src.models.huggingface import read_pretrained_weights as read_snapshot_weights
 
 DNABERT2_REF = REFERENCE / "dnabert2"

@@ -31,7 +31,11 @@ from sklearn.metrics import roc_auc_score
 import LR
 from src.config import LRConfig, load_config
 from src.errors import InputError
-from src.features.files import BalancedSampler, load_feature_datasets, load_feature_split
+from src.features.files import (
+    BalancedSampler,
+    load_feature_datasets,
+    load_feature_split,
+)
 from src.models.linear import LogisticRegression
 from src.train.checkpoints import load_model
 

@@ -26,8 +26,14 @@ import Preprocess_data_to_numpy as Preprocess
 import Reproduce
 from src.demo.data import DemoSettings
 from src.demo.genome import DemoGenomeSettings
-from src.demo.steps import DemoSizes, demo_final_steps, demo_input_steps, predict_summary
+from src.demo.steps import (
+    DemoSizes,
+    demo_final_steps,
+    demo_input_steps,
+    predict_summary,
+)
 from src.errors import InputError
+from src.interpret import denovo, maps
 from src.models.sei_targets import read_target_names
 from src.pipeline.steps import run_steps
 from src.pipeline.study import study_steps, summary
@@ -57,7 +63,7 @@ TINY = {
     "Preprocess": {"sequence_length": 480},
     "LGBM": {"n_estimators": 20, "init_points": 1, "n_iter": 0, "cv_folds": 2},
     "Attribute": {"ig_steps": 4, "batch_size": 64, "prediction_threshold": 0.0, "top_n": 5,
-                  "n_logos": 1},
+                  "n_logos": 1, "denovo": {"database": "jaspar2024"}},  # TOMTOM: a full one
 }
 
 
@@ -178,8 +184,10 @@ def test_demo_sequence_writes_every_output(tiny_demo):
     assert len(pd.read_csv(ig / "enrichment.csv")) == 6  # the six planted motifs
     assert pd.read_csv(ig / "windows.csv")["class"].isin(["IR", "non-IR"]).all()
     assert (ig / "nsites.txt").read_text().count("MA0138.3") == 1
+    assert maps.is_complete(ig) and denovo.is_complete(ig)  # -s ran on the maps of -i
     text = summary(pipeline.steps, out)
     assert "LR (TF)" in text and "REST" in text and str(out / "comparison.png") in text
+    assert f"De novo motifs ({ig / 'denovo' / 'denovo.md'}" in text
     # Predict.py on the demo genome with the ConvNet run: every variant in a window, explained
     genome = data / "genome"
     assert (genome / "genome.fa.fai").is_file()

@@ -20,7 +20,13 @@ from src.config import PreprocessConfig
 from src.data.encoding import one_hot_encode, reverse_complement
 from src.data.splits import SPLITS
 from src.errors import InputError
-from src.features.extract import SplitWriter, extract_rows, prepare, run_preprocess, shard_range
+from src.features.extract import (
+    SplitWriter,
+    extract_rows,
+    prepare,
+    run_preprocess,
+    shard_range,
+)
 from src.features.files import MARKER
 from src.models.sei import Sei, load_sei, write_official_checkpoint
 

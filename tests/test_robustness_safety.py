@@ -24,7 +24,13 @@ import pytest
 from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from robustness_fixtures import assert_refused, build_base, make_workspace, run_main, snapshot
+from robustness_fixtures import (
+    assert_refused,
+    build_base,
+    make_workspace,
+    run_main,
+    snapshot,
+)
 
 import Attribute
 import Basset

@@ -12,7 +12,11 @@ import pytest
 
 from src.data.encoding import IUPAC_BASES, reverse_complement
 from src.errors import InputError
-from src.interpret.enrichment import format_table, motif_enrichment, two_proportion_ztest
+from src.interpret.enrichment import (
+    format_table,
+    motif_enrichment,
+    two_proportion_ztest,
+)
 from src.interpret.motifs import Motif
 from src.interpret.scanning import (
     best_attainable_score,

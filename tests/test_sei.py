@@ -29,7 +29,11 @@ from src.models.sei import (
     to_official_state_dict,
     write_official_checkpoint,
 )
-from src.models.sei_targets import classify_target, parse_target_names, read_target_names
+from src.models.sei_targets import (
+    classify_target,
+    parse_target_names,
+    read_target_names,
+)
 
 # copies of ../shared/reference/sei_state_dict_layout.tsv and sei_reference.npz (the official
 # checkpoint's layout and the official architecture's outputs), so that a fresh clone checks Sei

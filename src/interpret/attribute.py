@@ -16,6 +16,10 @@ Steps, each rerunnable on its own (outputs in `<run folder>/<-r>/`):
     Scan every window with every motif (`src.interpret.scanning`), compare IR and non-IR windows
     (`src.interpret.enrichment`), and write the tables and figures named below.
 
+`-s` (de novo)
+    TF-MoDISco and TOMTOM on the full attribution maps that `-i` saves (`src.interpret.maps`,
+    `src.interpret.denovo`), outputs in `<result>/denovo/`.
+
 Computing (`compute_windows`, `scan_motifs`) returns values; writing and drawing are separate
 (`save_windows`, `write_motif_report`).
 """
@@ -35,14 +39,25 @@ import torch
 from torch import nn
 
 from ..config import AttributeConfig, SequenceDataConfig, config_to_dict
-from ..data.encoding import CODE_TO_ONE_HOT, PAD_CODE, encode_codes, reverse_complement_codes
+from ..data.encoding import (
+    CODE_TO_ONE_HOT,
+    PAD_CODE,
+    encode_codes,
+    reverse_complement_codes,
+)
 from ..data.sequences import DATA_FILE, read_sequence_table
 from ..data.splits import SPLITS, augment_rows, load_split_indices
 from ..device import choose_device
 from ..errors import InputError
 from ..io import atomic_write_text
 from ..runs import BEST_CHECKPOINT, CONFIG_FILE, Run, close_logger, elapsed
-from .gradients import attribute_sequences, predict_probabilities, relative_delta, select_confident
+from .gradients import (
+    attribute_sequences,
+    predict_probabilities,
+    relative_delta,
+    select_confident,
+)
+from .maps import save_attribution_maps, selected_maps
 from .windows import (
     CLASS_NAMES,
     WINDOW_COLUMNS,
@@ -220,7 +235,8 @@ def compute_windows(model: nn.Module, data: AttributionData, config: AttributeCo
                "data_path": str(data.data_path)}
     if methods is not None:
         summary["attribution"] = methods.description
-    return Windows(table, matrices, summary)
+    return Windows(table, matrices, summary,
+                   maps=selected_maps(data, order, result, probabilities, methods))
 
 
 def window_table(data: AttributionData, order: np.ndarray, spans, sequences, result,
@@ -279,15 +295,16 @@ def output_folder(model_path: Path, result: str) -> Path:
 
 
 def run_attribution(config: AttributeConfig, model: str | Path, integrate: bool, bind: bool,
-                    force: bool = False, progress: bool = True, window_given: bool = False
-                    ) -> Path:
-    """Carry out Attribute.py: `integrate` (-i) and/or `bind` (-b); returns the output folder.
+                    force: bool = False, progress: bool = True, window_given: bool = False,
+                    denovo: bool = False) -> Path:
+    """Carry out Attribute.py: `integrate` (-i), `bind` (-b) and/or `denovo` (-s, de novo motifs
+    on the attribution maps that -i saves: `src.interpret.denovo`); returns the output folder.
 
     `window_given`: -w was on the command line (with -b alone it must match the saved windows).
     """
-    if not (integrate or bind):
-        raise InputError("nothing to do: add -i to compute the hot-spot windows and/or -b to scan "
-                         "them with motifs")
+    if not (integrate or bind or denovo):
+        raise InputError("nothing to do: add -i to compute the hot-spot windows, -b to scan "
+                         "them with motifs and/or -s to find motifs de novo")
     model_path = resolve_model_path(model)
     folder = output_folder(model_path, config.result)
     if integrate and (folder / WINDOWS_FILE).exists() and not force:
@@ -306,6 +323,10 @@ def run_attribution(config: AttributeConfig, model: str | Path, integrate: bool,
                              f"-w {config.window} was given: rerun -i to cut new windows")
     # the model and its data are read and checked before anything is written
     inputs = integration_inputs(config, model_path) if integrate else None
+    if denovo:  # de novo's inputs and database, checked before any work too
+        from .denovo import denovo_step, prepare_denovo
+
+        denovo_motifs = prepare_denovo(folder, config, integrate, inputs, motifs)
     folder.mkdir(parents=True, exist_ok=True)
     run = Run(folder)
     try:
@@ -316,10 +337,13 @@ def run_attribution(config: AttributeConfig, model: str | Path, integrate: bool,
             windows = integrate_step(config, model_path, run.log.info, progress, inputs)
             save_windows(folder, windows)
             run.log.info(f"windows: {folder / WINDOWS_FILE}")
+            save_attribution_maps(folder, windows.maps, log=run.log.info)
         if bind:
             scan = scan_motifs(config, windows, motifs, folder / WINDOWS_FILE, run.log.info,
                                progress)
             write_motif_report(folder, config, windows, scan, run.log.info)
+        if denovo:
+            denovo_step(folder, config, denovo_motifs, run.log.info)
         return folder
     finally:
         close_logger(run)
@@ -390,7 +414,13 @@ def scan_motifs(config: AttributeConfig, windows: Windows, motifs: list, source:
     source : the windows file, named in error messages
     """
     from .enrichment import motif_enrichment
-    from .scanning import consensus, encode_windows, prepare_motifs, scan_windows, site_sequences
+    from .scanning import (
+        consensus,
+        encode_windows,
+        prepare_motifs,
+        scan_windows,
+        site_sequences,
+    )
 
     summary, table = windows.summary, windows.table
     width = int(summary["window"])

@@ -15,7 +15,7 @@ Saved by `Attribute.py -i` (this module owns the names): `windows.csv` (one row 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -116,11 +116,14 @@ class Windows:
         complement)
     attributions : np.ndarray (M, 4, w) float32; columns past a window's end are zero
     summary : counts, settings and background (integration.json)
+    maps : the full attribution maps of the attributed sequences (`src.interpret.maps`), set by
+        `-i` and saved by it apart from the windows; None when the windows were read back
     """
 
     table: pd.DataFrame
     attributions: np.ndarray
     summary: dict
+    maps: object = field(default=None, repr=False, compare=False)
 
     @property
     def is_ir(self) -> np.ndarray:

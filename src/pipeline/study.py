@@ -34,7 +34,7 @@ from ..data.splits import split_paths
 from ..errors import InputError
 from ..features import files as feature_files
 from ..features.importance import IMPORTANCE_FILE, IMPORTANCE_PLOT
-from ..interpret import attribute, windows
+from ..interpret import attribute, denovo, maps, windows
 from ..models.huggingface import download_hint, model_folder_problem
 from ..report import comparison
 from ..runs import (
@@ -235,7 +235,8 @@ def study_inputs(json_dir: str | Path, pipeline: Pipeline) -> dict:
 
 
 def _attribute_step(j: Path, config: AttributeConfig, fsei_results: str) -> Step:
-    """Attribute.py on the newest FSei run: -i -b, or -b alone when its windows are saved."""
+    """Attribute.py on the newest FSei run: -i -b -s, or -b -s alone when its windows and
+    attribution maps are saved (windows without maps, from an older version: -i --force)."""
 
     def explained_run() -> Path:
         run = newest_evaluated_training_run(fsei_results)
@@ -245,14 +246,17 @@ def _attribute_step(j: Path, config: AttributeConfig, fsei_results: str) -> Step
 
     def args() -> list[str]:
         run = explained_run()
-        flags = ["-b"] if windows.is_complete(run / config.result) else ["-i", "-b"]
+        folder = run / config.result
+        flags = (["-b", "-s"] if windows.is_complete(folder) and maps.is_complete(folder) else
+                 ["-i", "--force", "-b", "-s"] if windows.is_complete(folder) else
+                 ["-i", "-b", "-s"])
         return ["--json", str(j / "Attribute.json"), "-m", str(run / BEST_CHECKPOINT), *flags]
 
     def done():
         run = newest_evaluated_training_run(fsei_results)
         folder = run / config.result if run else None
-        return (str(folder / attribute.NSITES_FILE)
-                if folder and attribute.is_complete(folder) else None)
+        return (str(folder / attribute.NSITES_FILE) if folder and attribute.is_complete(folder)
+                and denovo.is_complete(folder) else None)
 
     return Step("Attribute", "Attribute.py", args,
                 [_needs_run(fsei_results, "FSei", "an FSei run")], done)
@@ -315,6 +319,13 @@ def summary(steps: list[Step], out: Path, attribution_rows: int = 12) -> str:
         folder = Path(report).parent
         figures += [folder / attribute.BARS_FIGURE,
                     *(folder / name for name in attribute.LOGO_FIGURES.values())]
+        patterns = denovo.patterns_overview(folder)
+        if patterns is not None:
+            lines += ["", f"De novo motifs ({folder / denovo.DENOVO_DIR / denovo.SUMMARY_FILE}; "
+                          f"positive patterns; best match: the database motif TOMTOM calls, or "
+                          f"the closest when none passes the q-value threshold):", "",
+                      patterns.to_string(index=False) if len(patterns) else "(no pattern)"]
+            figures.append(folder / denovo.DENOVO_DIR / denovo.PATTERNS_FIGURE)
     present = [str(f) for f in figures if f.is_file()]
     if present:
         lines += ["", "Figures:", *(f"  {f}" for f in present)]

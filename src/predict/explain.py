@@ -77,7 +77,12 @@ def motif_changes(ref: str, alt: str, ref_span: tuple[int, int], alt_span: tuple
     alt_score, threshold, ref_site, alt_site (the best site's bases on the motif's strand when it
     reaches the threshold); the largest |alt_score - ref_score| first
     """
-    from ..interpret.scanning import MotifSet, encode_windows, scan_windows, site_sequences
+    from ..interpret.scanning import (
+        MotifSet,
+        encode_windows,
+        scan_windows,
+        site_sequences,
+    )
 
     widths = motif_set.widths
     rows = []

@@ -38,6 +38,10 @@ from ..interpret.attribute import BARS_FIGURE as TOP_TFS_FIGURE
 from ..interpret.attribute import ENRICHMENT_FILE as ENRICHMENT_CSV
 from ..interpret.attribute import LOGO_FIGURES as LOGO_FILES
 from ..interpret.attribute import NSITES_FILE as NSITES_TXT
+from ..interpret.denovo import DENOVO_DIR  # <run>/<IG>/denovo/
+from ..interpret.denovo import PATTERNS_FIGURE as DENOVO_FIGURE
+from ..interpret.denovo import PATTERNS_FILE as DENOVO_CSV
+from ..interpret.denovo import SUMMARY_FILE as DENOVO_MD
 from ..interpret.windows import SUMMARY_FILE as INTEGRATION_JSON
 from ..predict.workflow import VARIANTS_FILE as VARIANTS_TSV
 from ..runs import CONFIG_FILE as RUN_CONFIG
@@ -56,10 +60,8 @@ from .seeds import SEEDS_TABLE_FILE as SEEDS_CSV
 # ---------------------------------------------------------------- file names the sections read
 # (each imported from the module that writes the file; the rest come with their steps)
 ENRICHMENT_PER_INTRON_CSV = "enrichment_per_intron.csv"  # beside enrichment.csv, same columns
-DENOVO_DIR = "denovo"                         # <run>/<IG>/denovo/
-DENOVO_CSV = "patterns.csv"
-DENOVO_FIGURE = "patterns.png"
-DENOVO_MD = "denovo.md"
+VARIANT_COLUMNS = ("chrom", "pos", "ref", "alt", "intron", "ref_p_ir", "alt_p_ir", "delta",
+                   "log_odds_delta")
 LOGO_FIGURES = ((LOGO_FILES["IR"], "IR"), (LOGO_FILES["non_IR"], "non-IR"))
 IMPORTANCE_CSV = str(Path(IMPORTANCE_FIGURE).with_suffix(".csv"))  # beside the figure
 REPORT_FILE = "report.html"
@@ -78,7 +80,8 @@ COMMANDS = {
     "per_intron": "",
     "seeds": "python Reproduce.py --config demo --seeds 3    # make demo SEEDS=3; or: python "
              "Compare.py --group RUN_SEED1 RUN_SEED2 ... --group ... --out {results}/comparison",
-    "denovo": "",
+    "denovo": "python Reproduce.py --only Attribute    # or: python Attribute.py -m "
+              "FSEI_RUN/best.pt -s -r IG (on the maps that -i saved)",
     "variants": "python Predict.py ... --vcf VARIANTS.vcf    # output folder inside {results}",
     "training": "",
 }

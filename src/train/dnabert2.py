@@ -23,7 +23,12 @@ from pathlib import Path
 
 import torch
 
-from ..data.tokens import TOKENIZER_FILES, load_tokenizer, tokenizer_files, tokenizer_from_files
+from ..data.tokens import (
+    TOKENIZER_FILES,
+    load_tokenizer,
+    tokenizer_files,
+    tokenizer_from_files,
+)
 from ..errors import InputError
 from ..models import dnabert2, huggingface
 from ..runs import LAST_CHECKPOINT, console_logger

@@ -41,7 +41,14 @@ from ..device import bf16_autocast
 from ..distributed import COLLECTIVE_TIMEOUT_S, quiet_copy
 from ..errors import InputError
 from ..report.figures import plot_loss
-from ..runs import BEST_CHECKPOINT, LAST_CHECKPOINT, LOSS_FIGURE, LOSS_FILE, Run, elapsed
+from ..runs import (
+    BEST_CHECKPOINT,
+    LAST_CHECKPOINT,
+    LOSS_FIGURE,
+    LOSS_FILE,
+    Run,
+    elapsed,
+)
 from .checkpoints import save_checkpoint
 
 LOSS_COLUMNS = ("epoch", "lr", "train_loss", "valid_loss", "seconds")

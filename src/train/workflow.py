@@ -29,7 +29,14 @@ from ..distributed import main_first
 from ..errors import InputError
 from ..metrics import binary_metrics
 from ..models import build_model
-from ..runs import BEST_CHECKPOINT, CONFIG_FILE, EVALUATION_TAG, LAST_CHECKPOINT, Run, close_logger
+from ..runs import (
+    BEST_CHECKPOINT,
+    CONFIG_FILE,
+    EVALUATION_TAG,
+    LAST_CHECKPOINT,
+    Run,
+    close_logger,
+)
 from .checkpoints import load_model, model_from_checkpoint, read_checkpoint
 from .loop import fit, make_accelerator, predict
 
