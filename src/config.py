@@ -39,6 +39,16 @@ def _binary_labels(value: list[int]) -> list[int]:
 BinaryLabels = Annotated[list[int], AfterValidator(_binary_labels)]
 
 
+def _adam_betas(value: list[float]) -> list[float]:
+    if len(value) != 2 or not all(0 <= b < 1 for b in value):
+        raise ValueError(f"adam_betas must be two numbers in [0, 1), e.g. [0.9, 0.99], got {value}")
+    return value
+
+
+# `adam_betas`: Adam's (beta1, beta2)
+AdamBetas = Annotated[list[float], AfterValidator(_adam_betas)]
+
+
 class StrictConfig(BaseModel):
     """Base of every config: unknown keys and silent type coercion are errors."""
 
@@ -54,6 +64,10 @@ class TrainingConfig(StrictConfig):
     """
 
     optimizer_type: Literal["sgd", "adamw", "adam"] = "sgd"
+    adam_betas: AdamBetas = Field(
+        default_factory=lambda: [0.9, 0.99],
+        description="AdamW/Adam (beta1, beta2); the study's [0.9, 0.99] (PyTorch's default "
+                    "is [0.9, 0.999])")
     use_scheduler: bool = True
     warmup_steps: int = Field(5, ge=0, description="warm-up length in epochs")
     warmup_begin_lr: float = Field(1e-4, ge=0)
@@ -68,7 +82,9 @@ class TrainingConfig(StrictConfig):
     epochs_to_check_loss: int = Field(1, gt=0, description="check validation loss every N epochs")
     batch_accumulation: bool = False
     n_accumulated_batches: int = Field(1, gt=0)
-    mixed_precision: bool = Field(True, description="bf16 autocast on CUDA; CPU always runs fp32")
+    mixed_precision: bool = Field(
+        False, description="bf16 autocast on CUDA (faster; the study trained in fp32); CPU always "
+                           "runs fp32")
     num_workers: int = Field(4, ge=0, description="DataLoader worker processes")
     seed: int = 100
     results_path: str
@@ -218,6 +234,9 @@ class LRConfig(TrainingConfig, FeatureDataConfig):
     counter_for_early_stop_threshold: int = Field(25, gt=0)
     epochs_to_check_loss: int = Field(2, gt=0)
     mixed_precision: bool = Field(False, description="bf16 autocast on CUDA (no gain for LR)")
+    initial_weights: Literal["default", "zeros"] = Field(
+        "default", description="default: PyTorch's nn.Linear initialisation, seeded by `seed` "
+                               "(the study); zeros: every weight and the bias start at 0")
     lazy_loading: bool = Field(
         True, description="read feature rows from the memory-mapped files (page cache) on "
                           "demand; false reads the splits into memory first")
