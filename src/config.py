@@ -254,18 +254,20 @@ LGBM_SEARCH_SPACE = {
 
 
 class LGBMConfig(FeatureDataConfig):
-    """LGBM.py: LightGBM on Sei features. Defaults follow the study's LGBMConfig; `init_points`,
-    `n_iter` and `cv_folds` drive the Bayesian search of `--optimize`."""
+    """LGBM.py: LightGBM on Sei features. The defaults are the study's fixed parameters (the
+    path of its LGBM.py without --optimize, which produced the published importances; the
+    others are LightGBM's defaults); `init_points`, `n_iter` and `cv_folds` drive the Bayesian
+    search of `--optimize`."""
 
     results_path: str = "results/LGBM"
     n_estimators: int = Field(1000, gt=0, description="maximum number of boosting rounds")
     early_stopping_round: int = Field(
-        10, gt=0, description="stop when validation AUC has not improved for this many rounds")
+        50, gt=0, description="stop when validation AUC has not improved for this many rounds")
     learning_rate: float = Field(0.01, gt=0)
-    num_leaves: int = Field(32, gt=1)
-    max_depth: int = Field(9, ge=-1, description="-1 = no limit")
-    reg_alpha: float = Field(1.0, ge=0)
-    reg_lambda: float = Field(1.0, ge=0)
+    num_leaves: int = Field(50, gt=1)
+    max_depth: int = Field(-1, ge=-1, description="-1 = no limit")
+    reg_alpha: float = Field(0.0, ge=0)
+    reg_lambda: float = Field(0.0, ge=0)
     feature_fraction: float = Field(1.0, gt=0, le=1)
     bagging_fraction: float = Field(1.0, gt=0, le=1)
     bagging_freq: int = Field(1, ge=0, description="bag every k rounds (0 = no bagging)")
@@ -279,9 +281,10 @@ class LGBMConfig(FeatureDataConfig):
     gpu_device_id: int = Field(-1, ge=-1)
     num_threads: int = Field(0, ge=0, description="0 = LightGBM's default (all cores)")
     seed: int = 100
-    init_points: int = Field(30, ge=1, description="--optimize: random points first")
-    n_iter: int = Field(20, ge=0, description="--optimize: Bayesian steps after them")
-    cv_folds: int = Field(3, ge=2, description="--optimize: folds of lgb.cv")
+    init_points: int = Field(10, ge=1, description="--optimize: random points first")
+    n_iter: int = Field(100, ge=0, description="--optimize: Bayesian steps after them")
+    cv_folds: int = Field(3, ge=2, description="--optimize: folds of lgb.cv (a sequence and its "
+                                               "reverse complement share a fold)")
 
 
 SEI_MIN_LENGTH = 32  # Sei's two pools of 4 must leave >= 2 positions for its B-spline layer
@@ -341,13 +344,16 @@ class PreprocessConfig(StrictConfig):
     batch_size: int = Field(216, gt=0, description="sequences per Sei forward pass")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                         description="auto = cuda when available, else cpu")
-    mixed_precision: bool = Field(True, description="bf16 autocast on CUDA; CPU runs fp32")
+    mixed_precision: bool = Field(
+        False, description="bf16 autocast on CUDA (faster; the study computed in fp32); CPU "
+                           "runs fp32")
     strand_average: bool = Field(
         False, description="average the outputs for each sequence and its reverse complement")
     use_reverse_complement: bool = True
     targets_for_reverse_complement: BinaryLabels = Field(
-        default_factory=lambda: [0, 1],
-        description="labels whose sequences get a reverse-complement row, in every split")
+        default_factory=lambda: [1],
+        description="labels whose sequences get a reverse-complement row, in every split (the "
+                    "study's code: [1], retained introns only)")
     seed: int = Field(100, description="seeds the split files when they have to be made")
 
 

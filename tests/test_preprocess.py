@@ -53,7 +53,8 @@ def make_config(inputs: Path, result: Path, **changes) -> PreprocessConfig:
     values = {"data_path": str(inputs / "data"), "result_path": str(result),
               "sei_path": str(inputs / "sei" / "sei.pth"),
               "target_names": str(inputs / "sei" / "target.names"),
-              "sequence_length": LENGTH, "batch_size": 7, "device": "cpu"}
+              "sequence_length": LENGTH, "batch_size": 7, "device": "cpu",
+              "targets_for_reverse_complement": [0, 1]}  # the study's code: [1] (the default)
     return PreprocessConfig(**{**values, **changes})
 
 

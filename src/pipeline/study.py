@@ -159,7 +159,9 @@ def study_steps(json_dir: str | Path = "json", made_by: MadeBy | None = None,
         steps.append(Step(f"LR {fset}", "LR.py", ["--json", str(lr_json[fset]), "-n", "-t", "-e"],
                           [features_need(config)], _run_done(config.results_path),
                           _run_resume(config.results_path)))
-    steps.append(Step("LGBM", "LGBM.py", ["--json", str(j / "LGBM.json"), "--optimize"],
+    # the study's fixed parameters, without the search: the path of its LGBM.py that ran and
+    # produced the published importances (its --optimize path could not run)
+    steps.append(Step("LGBM", "LGBM.py", ["--json", str(j / "LGBM.json")],
                       [features_need(lgbm)], _run_done(lgbm.results_path)))
     # the paper's bar plot: LR and LightGBM on the same feature set
     lr_for_plot = lr_cfg.get(lgbm.feature_set, lr_cfg["ALL"])
