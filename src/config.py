@@ -385,20 +385,38 @@ class DNABert2Config(TrainingConfig):
 class AttributeConfig(StrictConfig):
     """Attribute.py: Integrated Gradients hot spots and motif enrichment (`src.interpret`).
 
+    The defaults are the rules of the study's code that produced its published motif table
+    (Attribute.py and attribution_utils.py at commit 525136a), except `database`: the study's
+    `jaspar.meme.txt` does not ship with this project, so the default is JASPAR 2024 from
+    pyjaspar and `json/Attribute.json` names `data/jaspar.meme.txt`. `json/improved/Attribute.json`
+    holds the alternatives (README, "Improved settings").
+
     The flags -w -t -p -d -r --steps --batch-size --device --p-value override these values.
     The data (data_path, sequence_length, reverse complements) come from the model's checkpoint;
     `data_path` here only points elsewhere when the data moved.
     """
 
-    window: int = Field(32, ge=4, description="-w: hot-spot window width (bp)")
+    window: int = Field(42, ge=4, description="-w: hot-spot window width (bp)")
     ig_threshold: float = Field(
-        0.7, gt=0, le=1, description="-t: hot spot = attribution >= this x the sequence maximum")
+        0.7, gt=0, le=1, description="-t: hot spot = position score above this x the sequence "
+                                     "maximum")
+    hot_spot_rule: Literal["max_base", "sum"] = Field(
+        "max_base", description="score of a position: the largest of its four bases' "
+                                "attributions (the study) or their sum")
+    window_placement: Literal["study", "cover"] = Field(
+        "study", description="study: a window [i, i + w) whenever position i + w/2 is hot and "
+                             "i is at least 2 past the last window's start (overlapping, cut at "
+                             "the 3' end); cover: windows around the strongest hot spots until "
+                             "every hot spot is covered, kept inside the sequence")
     prediction_threshold: float = Field(
-        0.7, ge=0, lt=1, description="-p: keep sequences predicted correctly with P > this")
+        0.8, ge=0, lt=1, description="-p: keep sequences predicted correctly with P > this")
     database: str = Field("jaspar2024", min_length=1,
                           description="-d: a MEME file, or jaspar2024-style JASPAR CORE release")
     result: str = Field("IG", min_length=1, description="-r: output folder in the run folder")
-    ig_steps: int = Field(50, ge=2, description="--steps: Integrated Gradients steps")
+    ig_steps: int | Literal["auto"] = Field(
+        20, description="--steps: Integrated Gradients steps, or auto: the fewest of "
+                        "10, 20, 50, 100, 200, 500, 1000 whose median completeness error on a "
+                        "sample of the sequences is below max_relative_delta")
     ig_method: Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
                        "riemann_middle"] = "gausslegendre"
     batch_size: int = Field(
@@ -407,18 +425,51 @@ class AttributeConfig(StrictConfig):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                         description="--device: auto = cuda when available, else cpu")
     max_relative_delta: float = Field(
-        0.05, gt=0, description="warn when the IG convergence delta exceeds this fraction of the "
-                                "logit change for more than 5% of the sequences")
-    pseudocount: float = Field(0.1, ge=0, description="background-weighted motif pseudocount")
+        0.05, gt=0, description="tolerance of the IG completeness error, as a fraction of the "
+                                "logit change")
+    max_fraction_over_delta: float = Field(
+        0.05, ge=0, lt=1, description="warn (and name the steps that would do) when more than "
+                                      "this fraction of the sequences exceed max_relative_delta")
+    background: Literal["all_data", "considered"] = Field(
+        "all_data", description="base composition for the log-odds: the A/C/G/T letters of "
+                                "every row of final_data.csv (the study), or the valid + test "
+                                "sequences considered")
+    pseudocount: float = Field(0.0, ge=0, description="background-weighted motif pseudocount")
+    zero_probability: float | None = Field(
+        0.001, gt=0, lt=1, description="replace a zero motif probability by this before the log "
+                                       "(the study's code: 0.001); null with a pseudocount")
+    hit_rule: Literal["max_entry", "best_score"] = Field(
+        "max_entry", description="hit = best score >= hit_fraction x the largest single "
+                                 "log-odds entry of the motif (the study's code) or x its best "
+                                 "attainable score")
     hit_fraction: float = Field(
-        0.8, gt=0, le=1, description="hit = best score >= this x the best attainable score")
+        0.8, gt=0, le=1, description="the fraction of hit_rule")
     p_value: float | None = Field(
         None, gt=0, lt=1, description="--p-value: hit = per-site p-value <= this (replaces "
-                                      "hit_fraction)")
+                                      "hit_rule)")
     scan_chunk_size: int = Field(64, gt=0, description="windows scanned together")
     top_n: int = Field(20, gt=0, description="TFs per direction in the bar plot")
     n_logos: int = Field(4, ge=0, description="logos of the top motifs per direction")
     data_path: str | None = Field(None, description="override the checkpoint's data_path")
+
+    @field_validator("ig_steps", mode="before")
+    @classmethod
+    def _steps_or_auto(cls, value):
+        # one message for the two accepted forms (pydantic would report each union member)
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
+                               and value >= 2):
+            return value
+        raise ValueError("Input should be a valid integer of at least 2 (steps), or \"auto\"")
+
+    @model_validator(mode="after")
+    def _one_smoothing(self):
+        if self.zero_probability is not None and self.pseudocount > 0:
+            raise ValueError(
+                f"pseudocount {self.pseudocount:g} leaves no zero probability, so "
+                f"zero_probability {self.zero_probability:g} would do nothing: set "
+                f"\"zero_probability\": null to use the pseudocount, or \"pseudocount\": 0 to "
+                f"replace zeros as the study did")
+        return self
 
 
 ConfigT = TypeVar("ConfigT", bound=StrictConfig)

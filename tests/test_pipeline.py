@@ -170,8 +170,15 @@ def test_demo_sequence_writes_every_output(tiny_demo):
     assert len(pd.read_csv(ig / "enrichment.csv")) == 6  # the six planted motifs
     assert pd.read_csv(ig / "windows.csv")["class"].isin(["IR", "non-IR"]).all()
     assert (ig / "nsites.txt").read_text().count("MA0138.3") == 1
+    intron = pd.read_csv(ig / "enrichment_per_intron.csv")
+    assert len(intron) == 6 and (intron["ir_introns"] > 0).all()
+    assert "Counted per intron" in (ig / "nsites_per_intron.txt").read_text()
     text = summary(pipeline.steps, out)
     assert "LR (TF)" in text and "REST" in text and str(out / "comparison.png") in text
+    assert "per window, the study's table" in text and "per intron, Fisher's exact test" in text
+    # the study's LightGBM path: its fixed parameters, no search
+    (lgbm,) = [call for call in calls if call[0] == "LGBM.py"]
+    assert "--optimize" not in lgbm
 
 
 def test_a_second_run_skips_every_step(tiny_demo):
@@ -214,7 +221,7 @@ def test_failed_step_and_missing_inputs(tmp_path, capsys):
     err = capsys.readouterr().err
     for missing in ("final_data.csv not found", "train_indices.txt not found",
                     "sei.pth not found", "target.names not found", "tiny-dnabert2 not found",
-                    "nothing was run"):
+                    "planted_motifs.meme not found", "nothing was run"):
         assert missing in err
     assert not (tmp_path / "results").exists()
     with pytest.raises(InputError, match="unknown step"):

@@ -35,6 +35,7 @@ from ..errors import InputError
 from ..features import files as feature_files
 from ..features.importance import IMPORTANCE_FILE
 from ..interpret import attribute, windows
+from ..interpret.motifs import JASPAR_RELEASE_PATTERN
 from ..models.dnabert2 import download_hint, model_folder_problem
 from ..report import comparison
 from ..runs import (
@@ -56,6 +57,10 @@ SPLITS_HINT = ("the study's fixed split files come with its data (see README, 'D
                "them the scripts would draw new splits and the numbers would not be the paper's")
 NAMES_HINT = ("save model/target.names of https://github.com/FunctionLab/sei-framework (21,907 "
               "lines); see README, 'Sei weights and target names'")
+MOTIFS_HINT = ("the study's motif database is data/jaspar.meme.txt of the original repository "
+               "(GitHub Addaoud/IntronRetention, the data/ folder that also holds the study's "
+               "data): copy it there, or set \"database\": \"jaspar2024\" in Attribute.json; "
+               "see README, 'Data'")
 IMPORTANCE_PLOT = "importance_top20.png"
 
 
@@ -188,7 +193,9 @@ def study_steps(json_dir: str | Path = "json", made_by: MadeBy | None = None,
          _model_folder_need(dnabert.model_name_or_path,
                             made(made_by.dnabert2, download_hint()), made_by.dnabert2)],
         _run_done(dnabert.results_path), _run_resume(dnabert.results_path)))
-    steps.append(_attribute_step(j, cfg["Attribute"], fsei.results_path))
+    steps.append(_attribute_step(j, cfg["Attribute"], fsei.results_path,
+                                 made_by.data if Path(cfg["Attribute"].database).parent
+                                 == Path(fsei.data_path) else None))
     compared = [("FSei", fsei.results_path)] + [
         (f"LR {fset}", config.results_path) for fset, config in lr_cfg.items()] + [
         ("LGBM", lgbm.results_path), ("Basset", cfg["Basset"].results_path),
@@ -205,8 +212,13 @@ def study_steps(json_dir: str | Path = "json", made_by: MadeBy | None = None,
     return Pipeline(steps, out, cfg)
 
 
-def _attribute_step(j: Path, config: AttributeConfig, fsei_results: str) -> Step:
-    """Attribute.py on the newest FSei run: -i -b, or -b alone when its windows are saved."""
+def _attribute_step(j: Path, config: AttributeConfig, fsei_results: str,
+                    database_made_by: str | None = None) -> Step:
+    """Attribute.py on the newest FSei run: -i -b, or -b alone when its windows are saved.
+
+    database_made_by : the step that writes a motif file named by `database` (the demo's data
+        step writes its planted motifs), None when the user brings it
+    """
 
     def explained_run() -> Path:
         run = newest_evaluated_training_run(fsei_results)
@@ -225,8 +237,11 @@ def _attribute_step(j: Path, config: AttributeConfig, fsei_results: str) -> Step
         return (str(folder / attribute.NSITES_FILE)
                 if folder and attribute.is_complete(folder) else None)
 
-    return Step("Attribute", "Attribute.py", args,
-                [_needs_run(fsei_results, "FSei", "an FSei run")], done)
+    needs = [_needs_run(fsei_results, "FSei", "an FSei run")]
+    if not JASPAR_RELEASE_PATTERN.match(config.database):
+        needs.append(file_need(config.database, "the motif database", MOTIFS_HINT,
+                               database_made_by))
+    return Step("Attribute", "Attribute.py", args, needs, done)
 
 
 def _run_done(results_path) -> Callable[[], str | None]:
@@ -275,15 +290,22 @@ def summary(steps: list[Step], out: Path, attribution_rows: int = 12) -> str:
     report = attribute_step.done() if attribute_step else None
     figures = [out / comparison.FIGURE_FILE, out / IMPORTANCE_PLOT]
     if report:
-        text = Path(report).read_text().splitlines()
-        head = next((i for i, line in enumerate(text) if line.strip().startswith("rank")), None)
-        if head is not None:
+        folder = Path(report).parent
+        for path, what in ((Path(report), "per window, the study's table"),
+                           (folder / attribute.INTRON_NSITES_FILE,
+                            "per intron, Fisher's exact test")):
+            if not path.is_file():
+                continue
+            text = path.read_text().splitlines()
+            head = next((i for i, line in enumerate(text) if line.strip().startswith("rank")),
+                        None)
+            if head is None:
+                continue
             rows = text[head + 1:]
             shown = rows[:attribution_rows] + (["   ..."] + rows[-5:] if len(rows) >
                                                attribution_rows + 5 else rows[attribution_rows:])
-            lines += ["", f"Attribution ({report}: first rows enriched in IR, last in non-IR):",
-                      "", text[head], *shown]
-        folder = Path(report).parent
+            lines += ["", f"Attribution, {what} ({path}: first rows enriched in IR, last in "
+                          f"non-IR):", "", text[head], *shown]
         figures += [folder / attribute.BARS_FIGURE,
                     *(folder / name for name in attribute.LOGO_FIGURES.values())]
     present = [str(f) for f in figures if f.is_file()]
