@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output folder name inside the model's run folder (default IG)")
     parser.add_argument("--steps", type=steps_value, metavar="N",
                         help="Integrated Gradients steps (20, as the study), or auto: the fewest "
-                             "steps whose median completeness error is below max_relative_delta")
+                             "steps whose completeness error is within max_relative_delta "
+                             "(median, and all but max_fraction_over_delta of a sample)")
     parser.add_argument("--batch-size", type=int, metavar="N",
                         help="model inputs per forward/backward pass (default 256)")
     parser.add_argument("--device", metavar="DEV",

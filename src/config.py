@@ -416,7 +416,8 @@ class AttributeConfig(StrictConfig):
     ig_steps: int | Literal["auto"] = Field(
         20, description="--steps: Integrated Gradients steps, or auto: the fewest of "
                         "10, 20, 50, 100, 200, 500, 1000 whose median completeness error on a "
-                        "sample of the sequences is below max_relative_delta")
+                        "sample of the sequences is below max_relative_delta, with at most "
+                        "max_fraction_over_delta of them above it")
     ig_method: Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
                        "riemann_middle"] = "gausslegendre"
     batch_size: int = Field(

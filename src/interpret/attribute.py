@@ -214,7 +214,7 @@ def compute_windows(model: nn.Module, data: AttributionData, config: AttributeCo
     steps = config.ig_steps
     if steps == "auto":
         steps, _ = auto_steps(model, codes, targets, device, config.ig_method, config.batch_size,
-                              config.max_relative_delta, log)
+                              config.max_relative_delta, config.max_fraction_over_delta, log)
     start_time = time.perf_counter()
     result = attribute_sequences(model, codes, targets, device, steps, config.ig_method,
                                  config.batch_size, progress)

@@ -9,7 +9,8 @@ rule of thumb:
 
 `auto_steps` (`ig_steps: "auto"`)
     the fewest steps of `STEP_LADDER` whose median relative error on a sample of the sequences is
-    below the tolerance.
+    below the tolerance and after which at most the allowed share of the sample exceeds it (so
+    that the run does not end with the warning below).
 `steps_to_fix`
     after a run at n steps in which too many sequences exceeded the tolerance: the fewest larger
     steps of the ladder after which, on a sample of those sequences, few enough would remain.
@@ -56,10 +57,11 @@ def measure(model: nn.Module, codes: np.ndarray, targets: np.ndarray, device: to
 
 
 def auto_steps(model: nn.Module, codes: np.ndarray, targets: np.ndarray, device: torch.device,
-               method: str, batch_size: int, tolerance: float, log=print
-               ) -> tuple[int, list[Probe]]:
+               method: str, batch_size: int, tolerance: float, max_fraction: float = 0.5,
+               log=print) -> tuple[int, list[Probe]]:
     """The fewest steps of `STEP_LADDER` whose median relative completeness error, on a sample
-    of up to `PROBE_SIZE` of the sequences, is below `tolerance` (the largest when none is).
+    of up to `PROBE_SIZE` of the sequences, is below `tolerance`, with at most `max_fraction` of
+    the sample above it (the largest step count when none qualifies).
 
     Returns (steps, the probes measured, in order).
     """
@@ -70,11 +72,13 @@ def auto_steps(model: nn.Module, codes: np.ndarray, targets: np.ndarray, device:
                         tolerance)
         probes.append(probe)
         log(f"ig_steps auto: {steps} steps, median completeness error "
-            f"{probe.median_relative:.2e} of the logit change on {len(rows)} sequences")
-        if probe.median_relative < tolerance:
+            f"{probe.median_relative:.2e} of the logit change, {100 * probe.fraction_above:.1f}% "
+            f"of {len(rows)} sequences above {tolerance:g}")
+        if probe.median_relative < tolerance and probe.fraction_above <= max_fraction:
             return steps, probes
     log(f"ig_steps auto: even {STEP_LADDER[-1]} steps leave a median error of "
-        f"{probes[-1].median_relative:.2e} (tolerance {tolerance:g}); using {STEP_LADDER[-1]}")
+        f"{probes[-1].median_relative:.2e} and {100 * probes[-1].fraction_above:.1f}% of the "
+        f"sequences above {tolerance:g}; using {STEP_LADDER[-1]}")
     return STEP_LADDER[-1], probes
 
 
