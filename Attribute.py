@@ -1,8 +1,8 @@
 """Explain a sequence model: Integrated Gradients hot spots, scanned with JASPAR motifs, and
 motifs found de novo on the attribution maps (TF-MoDISco, TOMTOM).
 
-    python Attribute.py -m results/FSei/FSei_<time>/best.pt -i -b -s -w 32 -t 0.7 -p 0.7 \
-        -d jaspar2024 -r IG
+    python Attribute.py -m results/FSei/FSei_<time>/best.pt -i -b -s -w 42 -t 0.7 -p 0.8 \
+        -d data/jaspar.meme.txt -r IG
 """
 
 import argparse
@@ -18,12 +18,27 @@ EXAMPLES = """examples:
   python Attribute.py -m results/FSei/FSei_<time>/best.pt -b -d data/jaspar.meme.txt -r IG
                                       rescan the saved windows of -r IG with another database
   python Attribute.py --json json/demo/Attribute.json -m results/demo/ConvNet/ConvNet_<time> -i -b
+  python Attribute.py --json json/improved/Attribute.json -m results/FSei/FSei_<time> -i -b -r IG2
+                                      the alternative rules (README, "Improved settings")
 
 outputs (in <run folder>/<-r>/): windows.csv, attributions.npz, integration.json, maps.csv,
-maps_codes.npy, maps_ig.npy, maps.json (-i); nsites.txt, enrichment.csv, motif_hits.csv,
-top_tfs.png, logos_IR.png, logos_non_IR.png (-b); denovo/: denovo.md, patterns.png, patterns.csv,
-patterns.meme, matches.csv, seqlets.csv, denovo.json (-s)
+maps_codes.npy, maps_ig.npy, maps.json (-i); nsites.txt (per window, the study's table),
+nsites_per_intron.txt (per intron, Fisher's exact test), enrichment.csv,
+enrichment_per_intron.csv, motif_hits.csv, top_tfs.png, logos_IR.png, logos_non_IR.png (-b);
+denovo/: denovo.md, patterns.png, patterns.csv, patterns.meme, matches.csv, seqlets.csv,
+denovo.json (-s). Defaults: json/Attribute.json, the rules of the study's code.
 """
+
+
+def steps_value(text: str):
+    """--steps: a whole number of steps, or auto."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of steps or 'auto'") from None
+
 
 # flag -> AttributeConfig key; a flag given on the command line overrides the JSON
 OVERRIDES = {"window": "window", "threshold": "ig_threshold", "prediction": "prediction_threshold",
@@ -35,9 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = script_parser(
         "Attribute.py", "Integrated Gradients (captum) on the valid + test sequences that a model "
         "predicts correctly and confidently; windows around the attribution hot spots; motif hits "
-        "in IR and non-IR windows compared per TF (two-proportion z-test, Bonferroni and "
-        "Benjamini-Hochberg). Works with any one-hot sequence model checkpoint (FSei, ConvNet, "
-        "Basset).", EXAMPLES)
+        "in IR and non-IR hot spots compared per TF, per window (the study's two-proportion "
+        "z-test) and per intron (Fisher's exact test), Bonferroni and Benjamini-Hochberg "
+        "adjusted. Works with any one-hot sequence model checkpoint (FSei, ConvNet, Basset).",
+        EXAMPLES)
     parser.add_argument("-m", "--model", required=True, metavar="PATH",
                         help="checkpoint (a run's best.pt) or its run folder; outputs go to "
                              "<run folder>/<-r>/")
@@ -52,27 +68,31 @@ def build_parser() -> argparse.ArgumentParser:
                              "saves (each class apart), patterns matched to the -d motifs with "
                              "TOMTOM; settings: the JSON's 'denovo' object")
     parser.add_argument("-w", "--window", type=int, metavar="BP",
-                        help="window width around a hot spot (default 32, or the JSON's)")
+                        help="window width around a hot spot (the JSON's; json/Attribute.json: "
+                             "42, as the study's published table)")
     parser.add_argument("-t", "--threshold", type=float, metavar="T",
-                        help="hot spot: attribution >= T x the sequence's maximum (default 0.7)")
+                        help="hot spot: position score > T x the sequence's maximum (0.7)")
     parser.add_argument("-p", "--prediction", type=float, metavar="P",
-                        help="keep sequences predicted correctly with probability > P "
-                             "(default 0.7)")
+                        help="keep sequences predicted correctly with probability > P (0.8, "
+                             "the threshold the study's code applied)")
     parser.add_argument("-d", "--database", metavar="DB",
-                        help="motifs: a MEME file (e.g. JASPAR's jaspar.meme.txt) or a JASPAR "
-                             "release name such as jaspar2024 (CORE vertebrates, read offline "
-                             "from pyjaspar); default jaspar2024")
+                        help="motifs: a MEME file (the study's data/jaspar.meme.txt, named in "
+                             "json/Attribute.json) or a JASPAR release name such as jaspar2024 "
+                             "(CORE vertebrates, read offline from pyjaspar; the default "
+                             "without a JSON)")
     parser.add_argument("-r", "--result", metavar="NAME",
                         help="output folder name inside the model's run folder (default IG)")
-    parser.add_argument("--steps", type=int, metavar="N",
-                        help="Integrated Gradients steps (default 50)")
+    parser.add_argument("--steps", type=steps_value, metavar="N",
+                        help="Integrated Gradients steps (20, as the study), or auto: the fewest "
+                             "steps whose completeness error is within max_relative_delta "
+                             "(median, and all but max_fraction_over_delta of a sample)")
     parser.add_argument("--batch-size", type=int, metavar="N",
                         help="model inputs per forward/backward pass (default 256)")
     parser.add_argument("--device", metavar="DEV",
                         help="auto (GPU when available), cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--p-value", type=float, metavar="P",
                         help="count a hit when the best site's p-value is <= P instead of the "
-                             "0.8 x best-score rule")
+                             "hit_rule of the JSON")
     parser.add_argument("--json", metavar="PATH",
                         help=f"JSON config with every setting (default {DEFAULT_JSON} when it "
                              f"exists); flags override it")

@@ -39,6 +39,16 @@ def _binary_labels(value: list[int]) -> list[int]:
 BinaryLabels = Annotated[list[int], AfterValidator(_binary_labels)]
 
 
+def _adam_betas(value: list[float]) -> list[float]:
+    if len(value) != 2 or not all(0 <= b < 1 for b in value):
+        raise ValueError(f"adam_betas must be two numbers in [0, 1), e.g. [0.9, 0.99], got {value}")
+    return value
+
+
+# `adam_betas`: Adam's (beta1, beta2)
+AdamBetas = Annotated[list[float], AfterValidator(_adam_betas)]
+
+
 class StrictConfig(BaseModel):
     """Base of every config: unknown keys and silent type coercion are errors."""
 
@@ -54,6 +64,10 @@ class TrainingConfig(StrictConfig):
     """
 
     optimizer_type: Literal["sgd", "adamw", "adam"] = "sgd"
+    adam_betas: AdamBetas = Field(
+        default_factory=lambda: [0.9, 0.99],
+        description="AdamW/Adam (beta1, beta2); the study's [0.9, 0.99] (PyTorch's default "
+                    "is [0.9, 0.999])")
     use_scheduler: bool = True
     warmup_steps: int = Field(5, ge=0, description="warm-up length in epochs")
     warmup_begin_lr: float = Field(1e-4, ge=0)
@@ -68,7 +82,9 @@ class TrainingConfig(StrictConfig):
     epochs_to_check_loss: int = Field(1, gt=0, description="check validation loss every N epochs")
     batch_accumulation: bool = False
     n_accumulated_batches: int = Field(1, gt=0)
-    mixed_precision: bool = Field(True, description="bf16 autocast on CUDA; CPU always runs fp32")
+    mixed_precision: bool = Field(
+        False, description="bf16 autocast on CUDA (faster; the study trained in fp32); CPU always "
+                           "runs fp32")
     num_workers: int = Field(4, ge=0, description="DataLoader worker processes")
     seed: int = 100
     results_path: str
@@ -218,6 +234,9 @@ class LRConfig(TrainingConfig, FeatureDataConfig):
     counter_for_early_stop_threshold: int = Field(25, gt=0)
     epochs_to_check_loss: int = Field(2, gt=0)
     mixed_precision: bool = Field(False, description="bf16 autocast on CUDA (no gain for LR)")
+    initial_weights: Literal["default", "zeros"] = Field(
+        "default", description="default: PyTorch's nn.Linear initialisation, seeded by `seed` "
+                               "(the study); zeros: every weight and the bias start at 0")
     lazy_loading: bool = Field(
         True, description="read feature rows from the memory-mapped files (page cache) on "
                           "demand; false reads the splits into memory first")
@@ -235,18 +254,20 @@ LGBM_SEARCH_SPACE = {
 
 
 class LGBMConfig(FeatureDataConfig):
-    """LGBM.py: LightGBM on Sei features. Defaults follow the study's LGBMConfig; `init_points`,
-    `n_iter` and `cv_folds` drive the Bayesian search of `--optimize`."""
+    """LGBM.py: LightGBM on Sei features. The defaults are the study's fixed parameters (the
+    path of its LGBM.py without --optimize, which produced the published importances; the
+    others are LightGBM's defaults); `init_points`, `n_iter` and `cv_folds` drive the Bayesian
+    search of `--optimize`."""
 
     results_path: str = "results/LGBM"
     n_estimators: int = Field(1000, gt=0, description="maximum number of boosting rounds")
     early_stopping_round: int = Field(
-        10, gt=0, description="stop when validation AUC has not improved for this many rounds")
+        50, gt=0, description="stop when validation AUC has not improved for this many rounds")
     learning_rate: float = Field(0.01, gt=0)
-    num_leaves: int = Field(32, gt=1)
-    max_depth: int = Field(9, ge=-1, description="-1 = no limit")
-    reg_alpha: float = Field(1.0, ge=0)
-    reg_lambda: float = Field(1.0, ge=0)
+    num_leaves: int = Field(50, gt=1)
+    max_depth: int = Field(-1, ge=-1, description="-1 = no limit")
+    reg_alpha: float = Field(0.0, ge=0)
+    reg_lambda: float = Field(0.0, ge=0)
     feature_fraction: float = Field(1.0, gt=0, le=1)
     bagging_fraction: float = Field(1.0, gt=0, le=1)
     bagging_freq: int = Field(1, ge=0, description="bag every k rounds (0 = no bagging)")
@@ -260,9 +281,10 @@ class LGBMConfig(FeatureDataConfig):
     gpu_device_id: int = Field(-1, ge=-1)
     num_threads: int = Field(0, ge=0, description="0 = LightGBM's default (all cores)")
     seed: int = 100
-    init_points: int = Field(30, ge=1, description="--optimize: random points first")
-    n_iter: int = Field(20, ge=0, description="--optimize: Bayesian steps after them")
-    cv_folds: int = Field(3, ge=2, description="--optimize: folds of lgb.cv")
+    init_points: int = Field(10, ge=1, description="--optimize: random points first")
+    n_iter: int = Field(100, ge=0, description="--optimize: Bayesian steps after them")
+    cv_folds: int = Field(3, ge=2, description="--optimize: folds of lgb.cv (a sequence and its "
+                                               "reverse complement share a fold)")
 
 
 SEI_MIN_LENGTH = 32  # Sei's two pools of 4 must leave >= 2 positions for its B-spline layer
@@ -322,13 +344,16 @@ class PreprocessConfig(StrictConfig):
     batch_size: int = Field(216, gt=0, description="sequences per Sei forward pass")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                         description="auto = cuda when available, else cpu")
-    mixed_precision: bool = Field(True, description="bf16 autocast on CUDA; CPU runs fp32")
+    mixed_precision: bool = Field(
+        False, description="bf16 autocast on CUDA (faster; the study computed in fp32); CPU "
+                           "runs fp32")
     strand_average: bool = Field(
         False, description="average the outputs for each sequence and its reverse complement")
     use_reverse_complement: bool = True
     targets_for_reverse_complement: BinaryLabels = Field(
-        default_factory=lambda: [0, 1],
-        description="labels whose sequences get a reverse-complement row, in every split")
+        default_factory=lambda: [1],
+        description="labels whose sequences get a reverse-complement row, in every split (the "
+                    "study's code: [1], retained introns only)")
     seed: int = Field(100, description="seeds the split files when they have to be made")
 
 
@@ -397,20 +422,39 @@ class DenovoConfig(StrictConfig):
 class AttributeConfig(StrictConfig):
     """Attribute.py: Integrated Gradients hot spots and motif enrichment (`src.interpret`).
 
+    The defaults are the rules of the study's code that produced its published motif table
+    (Attribute.py and attribution_utils.py at commit 525136a), except `database`: the study's
+    `jaspar.meme.txt` does not ship with this project, so the default is JASPAR 2024 from
+    pyjaspar and `json/Attribute.json` names `data/jaspar.meme.txt`. `json/improved/Attribute.json`
+    holds the alternatives (README, "Improved settings").
+
     The flags -w -t -p -d -r --steps --batch-size --device --p-value override these values.
     The data (data_path, sequence_length, reverse complements) come from the model's checkpoint;
     `data_path` here only points elsewhere when the data moved.
     """
 
-    window: int = Field(32, ge=4, description="-w: hot-spot window width (bp)")
+    window: int = Field(42, ge=4, description="-w: hot-spot window width (bp)")
     ig_threshold: float = Field(
-        0.7, gt=0, le=1, description="-t: hot spot = attribution >= this x the sequence maximum")
+        0.7, gt=0, le=1, description="-t: hot spot = position score above this x the sequence "
+                                     "maximum")
+    hot_spot_rule: Literal["max_base", "sum"] = Field(
+        "max_base", description="score of a position: the largest of its four bases' "
+                                "attributions (the study) or their sum")
+    window_placement: Literal["study", "cover"] = Field(
+        "study", description="study: a window [i, i + w) whenever position i + w/2 is hot and "
+                             "i is at least 2 past the last window's start (overlapping, cut at "
+                             "the 3' end); cover: windows around the strongest hot spots until "
+                             "every hot spot is covered, kept inside the sequence")
     prediction_threshold: float = Field(
-        0.7, ge=0, lt=1, description="-p: keep sequences predicted correctly with P > this")
+        0.8, ge=0, lt=1, description="-p: keep sequences predicted correctly with P > this")
     database: str = Field("jaspar2024", min_length=1,
                           description="-d: a MEME file, or jaspar2024-style JASPAR CORE release")
     result: str = Field("IG", min_length=1, description="-r: output folder in the run folder")
-    ig_steps: int = Field(50, ge=2, description="--steps: Integrated Gradients steps")
+    ig_steps: int | Literal["auto"] = Field(
+        20, description="--steps: Integrated Gradients steps, or auto: the fewest of "
+                        "10, 20, 50, 100, 200, 500, 1000 whose median completeness error on a "
+                        "sample of the sequences is below max_relative_delta, with at most "
+                        "max_fraction_over_delta of them above it")
     ig_method: Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
                        "riemann_middle"] = "gausslegendre"
     batch_size: int = Field(
@@ -420,20 +464,53 @@ class AttributeConfig(StrictConfig):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                         description="--device: auto = cuda when available, else cpu")
     max_relative_delta: float = Field(
-        0.05, gt=0, description="warn when the IG convergence delta exceeds this fraction of the "
-                                "logit change for more than 5% of the sequences")
-    pseudocount: float = Field(0.1, ge=0, description="background-weighted motif pseudocount")
+        0.05, gt=0, description="tolerance of the IG completeness error, as a fraction of the "
+                                "logit change")
+    max_fraction_over_delta: float = Field(
+        0.05, ge=0, lt=1, description="warn (and name the steps that would do) when more than "
+                                      "this fraction of the sequences exceed max_relative_delta")
+    background: Literal["all_data", "considered"] = Field(
+        "all_data", description="base composition for the log-odds: the A/C/G/T letters of "
+                                "every row of final_data.csv (the study), or the valid + test "
+                                "sequences considered")
+    pseudocount: float = Field(0.0, ge=0, description="background-weighted motif pseudocount")
+    zero_probability: float | None = Field(
+        0.001, gt=0, lt=1, description="replace a zero motif probability by this before the log "
+                                       "(the study's code: 0.001); null with a pseudocount")
+    hit_rule: Literal["max_entry", "best_score"] = Field(
+        "max_entry", description="hit = best score >= hit_fraction x the largest single "
+                                 "log-odds entry of the motif (the study's code) or x its best "
+                                 "attainable score")
     hit_fraction: float = Field(
-        0.8, gt=0, le=1, description="hit = best score >= this x the best attainable score")
+        0.8, gt=0, le=1, description="the fraction of hit_rule")
     p_value: float | None = Field(
         None, gt=0, lt=1, description="--p-value: hit = per-site p-value <= this (replaces "
-                                      "hit_fraction)")
+                                      "hit_rule)")
     scan_chunk_size: int = Field(64, gt=0, description="windows scanned together")
     top_n: int = Field(20, gt=0, description="TFs per direction in the bar plot")
     n_logos: int = Field(4, ge=0, description="logos of the top motifs per direction")
     data_path: str | None = Field(None, description="override the checkpoint's data_path")
     denovo: DenovoConfig = Field(default_factory=DenovoConfig,
                                  description="-s: de novo motif settings")
+
+    @field_validator("ig_steps", mode="before")
+    @classmethod
+    def _steps_or_auto(cls, value):
+        # one message for the two accepted forms (pydantic would report each union member)
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
+                               and value >= 2):
+            return value
+        raise ValueError("Input should be a valid integer of at least 2 (steps), or \"auto\"")
+
+    @model_validator(mode="after")
+    def _one_smoothing(self):
+        if self.zero_probability is not None and self.pseudocount > 0:
+            raise ValueError(
+                f"pseudocount {self.pseudocount:g} leaves no zero probability, so "
+                f"zero_probability {self.zero_probability:g} would do nothing: set "
+                f"\"zero_probability\": null to use the pseudocount, or \"pseudocount\": 0 to "
+                f"replace zeros as the study did")
+        return self
 
 
 ConfigT = TypeVar("ConfigT", bound=StrictConfig)

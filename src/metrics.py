@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
+
 METRIC_NAMES = ("accuracy", "auroc", "auprc", "auprc_trapezoid")
 
 
@@ -42,3 +44,24 @@ def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: flo
                   auprc=float(average_precision_score(labels, probabilities)),
                   auprc_trapezoid=float(auc(recall, precision)))
     return result
+
+
+def require_both_classes(labels: np.ndarray, split: str, source: str) -> None:
+    """A split to train on must hold both labels: a one-class training set would train without
+    error and then report AUROC NaN.
+
+    Raises
+    ------
+    InputError
+        naming the split, `source` (where its rows come from) and the count of each label.
+    """
+    labels = np.asarray(labels)
+    counts = {label: int((labels == label).sum()) for label in (0, 1)}
+    if counts[0] and counts[1]:
+        return
+    missing = 0 if counts[0] == 0 else 1
+    raise InputError(
+        f"the {split} split ({source}) holds {counts[0]:,} row(s) of label 0 and {counts[1]:,} of "
+        f"label 1: a classifier needs both classes to learn from, and none of label {missing} is "
+        f"there. Check the label column of the data and the split files (or, for Sei features, "
+        f"the target_*.npy files)")

@@ -149,7 +149,10 @@ def test_attribute_on_dnabert2_finds_the_planted_motifs(dnabert2_run, demo_dir, 
     assert counts["IR"]["windows"] > 0 and counts["non-IR"]["windows"] > 0
     assert summary["convergence_delta"]["median_relative"] < 0.05
     windows = pd.read_csv(out / "windows.csv")
-    assert (windows["sequence"].str.len() == 24).all() and (windows["probability"] > 0.5).all()
+    # 24 bp, or shorter when the study's placement cuts a window at the 3' end
+    lengths = windows["sequence"].str.len()
+    assert lengths.between(1, 24).all() and (lengths == 24).mean() > 0.9
+    assert (windows["probability"] > 0.5).all()
     # the windows are the data's own bases, as the CNNs' are
     table = pd.read_csv(demo_dir / "final_data.csv").set_index("header")
     plain = windows[~windows["reverse_complement"]].head(20)

@@ -33,10 +33,10 @@ def test_shipped_configs_load(path, cls):
 
 def test_study_settings_are_the_defaults_of_the_shipped_configs():
     config = load_config(ROOT / "json/Basset.json", BassetConfig)
-    assert (config.optimizer_type, config.momentum, config.weight_decay, config.max_lr,
+    assert (config.optimizer_type, config.adam_betas, config.weight_decay, config.max_lr,
             config.warmup_steps, config.warmup_begin_lr, config.final_lr, config.batch_size,
             config.max_epochs, config.counter_for_early_stop_threshold) == (
-        "sgd", 0.95, 0.01, 1e-3, 5, 1e-4, 1e-5, 512, 100, 10)
+        "adamw", [0.9, 0.99], 0.01, 1e-3, 5, 1e-4, 1e-5, 512, 100, 10)
     assert config.model_architecture.FC1inputSize == 2500
 
 

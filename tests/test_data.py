@@ -1,5 +1,7 @@
 """The data contract: final_data.csv, split files, augmentation, datasets and loaders."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -178,3 +180,51 @@ def test_loader_with_workers_yields_the_same_batches(tmp_path):
     for (x0, y0, i0), (x1, y1, i1) in zip(plain, workers):
         assert torch.equal(x0, x1) and torch.equal(y0, y1) and torch.equal(i0, i1)
     assert plain[0][0].dtype == torch.float32 and plain[0][0].shape == (8, 4, 10)
+
+
+def test_a_gzip_compressed_table_is_read_and_other_compressions_are_named(tmp_path):
+    import bz2
+    import gzip
+    import zipfile
+
+    text = "header,sequence,label\na,ACGT,1\nb,acgn,0\n"
+    path = tmp_path / "final_data.csv"  # compressed, but under the usual name
+    path.write_bytes(gzip.compress(text.encode()))
+    table = read_sequence_table(path)
+    (tmp_path / "plain").mkdir()
+    plain = read_sequence_table(write_csv(tmp_path / "plain", text))
+    assert table.sequences == plain.sequences and table.labels.tolist() == [1, 0]
+    path.write_bytes(gzip.compress(text.encode())[:25])  # cut off
+    with pytest.raises(InputError, match="gzip-compressed but cannot be decompressed"):
+        read_sequence_table(path)
+    path.write_bytes(bz2.compress(text.encode()))
+    with pytest.raises(InputError, match="is bzip2-compressed, not a text CSV file"):
+        read_sequence_table(path)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("final_data.csv", text)
+    with pytest.raises(InputError, match="is zip-compressed"):
+        read_sequence_table(path)
+
+
+def test_a_one_class_training_split_is_an_error(tmp_path, capsys):
+    import Basset
+
+    sequences = random_sequences(40, 60)
+    write_dataset(tmp_path / "data", sequences, [0] * 40)
+    config = tmp_path / "basset.json"
+    config.write_text(json.dumps({
+        "data_path": str(tmp_path / "data"), "results_path": str(tmp_path / "results"),
+        "sequence_length": 60, "max_epochs": 1, "warmup_steps": 0, "num_workers": 0,
+        "model_architecture": {"CNN1filters": 4, "CNN1filterSize": 5, "CNN1poolSize": 2,
+                               "CNN1padding": 2, "CNN2filters": 4, "CNN2filterSize": 3,
+                               "CNN2poolSize": 1, "CNN2padding": 1, "CNN3filters": 2,
+                               "CNN3filterSize": 4, "CNN3poolSize": 2, "CNN3padding": 2,
+                               "FC1inputSize": 32, "FC1outputSize": 4, "FC2outputSize": 4}}))
+    with pytest.raises(SystemExit) as stop:
+        Basset.main(["--json", str(config), "-n", "-t", "-e"])
+    assert stop.value.code == 2
+    message = capsys.readouterr().err
+    # 40 rows: 4 valid, 4 test, 32 train, each with its reverse complement
+    assert (f"the train split (data_path {tmp_path / 'data'}) holds 64 row(s) of label 0 and 0 "
+            f"of label 1" in message)
+    assert not (tmp_path / "results").exists()

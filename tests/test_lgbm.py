@@ -198,3 +198,52 @@ def test_importance_barplot(trained, tmp_path, capsys):
     assert run_main(Plot_importance, ["--lr", tmp_path / "nowhere", "--lgbm", trained,
                                       "--out", out]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+# --- grouped cross-validation, one-class splits --------------------------------------------
+
+def test_grouped_folds_keep_a_sequence_with_its_reverse_complement():
+    from src.train.boosting import grouped_folds, sequence_groups
+
+    rng = np.random.default_rng(0)
+    n = 300
+    labels = (rng.random(n) < 0.3).astype(int)
+    headers = [f"intron{i}" for i in range(n)]
+    # every label-1 row and half of the others get a reverse-complement row, appended after
+    rc = [i for i in range(n) if labels[i] or i % 2]
+    headers += [f"intron{i}_r" for i in rc] + ["lonely_r"]  # "_r" without its sequence
+    labels = np.concatenate([labels, labels[rc], [0]])
+    groups = sequence_groups(headers)
+    assert groups[headers.index("intron5_r")] == groups[headers.index("intron5")]
+    assert list(groups).count(groups[headers.index("lonely_r")]) == 1
+    folds = grouped_folds(labels, headers, 3, seed=100)
+    held = np.concatenate([h for _, h in folds])
+    assert sorted(held.tolist()) == list(range(len(headers)))  # each row held out exactly once
+    for train, held_out in folds:
+        assert not set(groups[train]) & set(groups[held_out])  # no sequence on both sides
+        assert abs(labels[held_out].mean() - labels.mean()) < 0.05  # stratified
+    again = grouped_folds(labels, headers, 3, seed=100)  # seeded: the same folds every run
+    assert all((a == c).all() and (b == d).all() for (a, b), (c, d) in zip(folds, again))
+
+
+def test_search_uses_grouped_folds(features, tmp_path):
+    config = write_config(tmp_path, features, init_points=1, n_iter=0)
+    assert run_main(LGBM, ["--json", config, "--optimize"]) == 0
+    log = (run_folder(tmp_path / "results") / "run.log").read_text()
+    assert "3 folds grouped by sequence" in log
+
+
+@pytest.mark.parametrize("split", ["train", "valid"])
+def test_a_split_with_one_class_is_an_error(features, tmp_path, capsys, split):
+    copy = tmp_path / "features"
+    copy.mkdir()
+    for path in features.iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    target = copy / f"target_ALL_{split}.npy"
+    np.save(target, np.zeros_like(np.load(target)))
+    assert run_main(LGBM, ["--json", write_config(tmp_path, copy)]) == 2
+    message = capsys.readouterr().err
+    n = SIZES[split]
+    assert f"the {split} split ({target}) holds {n:,} row(s) of label 0 and 0 of label 1" \
+        in message
+    assert not (tmp_path / "results").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -353,3 +354,39 @@ def test_resume_with_balanced_sampler_matches_uninterrupted_run(features, tmp_pa
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
     assert (part_run / "importance.csv").is_file()
+
+
+@pytest.mark.parametrize("rule", ["default", "zeros"])
+def test_initial_weights(features, tmp_path, rule):
+    """initial_weights "default" starts from PyTorch's nn.Linear initialisation drawn after
+    seeding with `seed` (the study's start), "zeros" from zero; LR.py -n -t records it."""
+    from src.models.linear import initialise
+    from src.train.specs import new_logistic_regression
+
+    config = LRConfig(features_path=str(features), feature_set="ALL", results_path="unused",
+                      initial_weights=rule, seed=7)
+    torch.manual_seed(config.seed)
+    model = new_logistic_regression(config, None, None)
+    weights, bias = model.linear.weight.detach(), model.linear.bias.detach()
+    if rule == "zeros":
+        assert not weights.any() and not bias.any()
+    else:
+        torch.manual_seed(7)
+        reference = torch.nn.Linear(N_FEATURES, 1)  # the study's model: nn.Linear(input_dim, 1)
+        torch.testing.assert_close(weights, reference.weight.detach())
+        torch.testing.assert_close(bias, reference.bias.detach())
+        bound = 1 / N_FEATURES ** 0.5
+        assert weights.abs().max() <= bound and weights.std() > bound / 4
+    with pytest.raises(ValueError, match="initial_weights"):
+        initialise(model, "ones")
+
+
+def test_one_class_training_split_is_an_error(features, tmp_path, capsys):
+    copy = tmp_path / "features"
+    shutil.copytree(features, copy)
+    np.save(copy / "target_ALL_train.npy", np.ones(SIZES["train"], dtype=np.int64))
+    assert run_main(["--json", write_config(tmp_path, copy), "-n", "-t", "-e"]) == 2
+    message = capsys.readouterr().err
+    assert (f"the train split (features_path {copy}) holds 0 row(s) of label 0 and "
+            f"{SIZES['train']:,} of label 1" in message)
+    assert not (tmp_path / "results").exists()

@@ -55,8 +55,9 @@ TINY = {
     "ConvNet": {"model_architecture": {"channels": [8, 8, 8, 8], "dilations": [2, 4],
                                        "residual_width": 8, "embed_dim": 8,
                                        "feedforward_dim": 16, "dropout": 0.2}},
-    # Attribute needs sequences of both classes predicted correctly: a few epochs
-    "FSei": {"max_epochs": 4, "max_lr": 0.005, "model_architecture": {
+    # Attribute needs sequences of both classes predicted correctly: a few epochs (with the
+    # study's betas (0.9, 0.99) this tiny FSei predicts every sequence non-IR)
+    "FSei": {"max_epochs": 4, "max_lr": 0.005, "adam_betas": [0.9, 0.999], "model_architecture": {
         "trunk_channels": [16, 16, 16], "embed_dim": 8, "kernel_size": 3, "dropout": 0.2,
         "trunk_dropout": False}},
     "DNABert2": {"max_length": 128},
@@ -185,9 +186,16 @@ def test_demo_sequence_writes_every_output(tiny_demo):
     assert pd.read_csv(ig / "windows.csv")["class"].isin(["IR", "non-IR"]).all()
     assert (ig / "nsites.txt").read_text().count("MA0138.3") == 1
     assert maps.is_complete(ig) and denovo.is_complete(ig)  # -s ran on the maps of -i
+    intron = pd.read_csv(ig / "enrichment_per_intron.csv")
+    assert len(intron) == 6 and (intron["ir_introns"] > 0).all()
+    assert "Counted per intron" in (ig / "nsites_per_intron.txt").read_text()
     text = summary(pipeline.steps, out)
     assert "LR (TF)" in text and "REST" in text and str(out / "comparison.png") in text
     assert f"De novo motifs ({ig / 'denovo' / 'denovo.md'}" in text
+    assert "per window, the study's table" in text and "per intron, Fisher's exact test" in text
+    # the study's LightGBM path: its fixed parameters, no search
+    (lgbm,) = [call for call in calls if call[0] == "LGBM.py"]
+    assert "--optimize" not in lgbm
     # Predict.py on the demo genome with the ConvNet run: every variant in a window, explained
     genome = data / "genome"
     assert (genome / "genome.fa.fai").is_file()
@@ -254,7 +262,7 @@ def test_failed_step_and_missing_inputs(tmp_path, capsys):
     err = capsys.readouterr().err
     for missing in ("final_data.csv not found", "train_indices.txt not found",
                     "sei.pth not found", "target.names not found", "tiny-dnabert2 not found",
-                    "nothing was run"):
+                    "planted_motifs.meme not found", "nothing was run"):
         assert missing in err
     assert not (tmp_path / "results").exists()
     with pytest.raises(InputError, match="unknown step"):

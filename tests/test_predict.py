@@ -526,7 +526,8 @@ def sei_features(tmp_path_factory) -> Path:
     run_preprocess(PreprocessConfig(
         data_path=str(root / "data"), result_path=str(root / "features"),
         sei_path=str(root / "sei" / "sei.pth"), target_names=str(root / "sei" / "target.names"),
-        sequence_length=96, batch_size=16, device="cpu"), progress=False)
+        sequence_length=96, batch_size=16, device="cpu",
+        targets_for_reverse_complement=[0, 1]), progress=False)  # both strands of every row
     return root
 
 

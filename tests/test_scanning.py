@@ -221,9 +221,10 @@ def test_enrichment_statistics_by_hand():
         assert rows.loc[mid, "difference"] == pytest.approx(a / n_ir - b / n_non)
         assert rows.loc[mid, "z"] == pytest.approx(z, rel=1e-9)
         assert rows.loc[mid, "p_value"] == pytest.approx(p, rel=1e-6)
-        assert rows.loc[mid, "p_bonferroni"] == pytest.approx(min(1.0, 4 * p), rel=1e-6)
-    raw["M3"] = 1.0
+        # adjusted over the 3 motifs with a hit (M3 hits nothing: not a test), as the study did
+        assert rows.loc[mid, "p_bonferroni"] == pytest.approx(min(1.0, 3 * p), rel=1e-6)
     assert rows.loc["M3", "z"] == 0 and rows.loc["M3", "p_value"] == 1.0
+    assert rows.loc["M3", "p_bonferroni"] == 1.0 and rows.loc["M3", "p_bh"] == 1.0
     # Benjamini-Hochberg by hand: sort ascending, p_(i) * m / i, then cumulative min from the top
     ordered = sorted(raw.items(), key=lambda item: item[1])
     adjusted, running = {}, 1.0
@@ -249,3 +250,110 @@ def test_encode_windows_left_aligns_short_windows():
     codes, lengths = encode_windows(["ACGTA", "AC"], 6)
     assert lengths.tolist() == [5, 2]
     assert codes[1, :2].tolist() == codes[0, :2].tolist() and codes[1, 2:].tolist() == [0] * 4
+
+
+# --- the study's scoring (Attribute.py at 525136a) --------------------------------------------
+
+def original_hits(windows, motifs, background, zero=0.001, fraction=0.8):
+    """The study's hit rule, transcribed: natural-log odds of the motif with zeros replaced by
+    `zero` against the background, `scipy.signal.convolve2d(one_hot(window), log_odds,
+    "valid")` (a true convolution: the motif's reverse complement is what slides over the
+    window), hit when any score > fraction x the largest single log-odds entry."""
+    from scipy.signal import convolve2d
+
+    out = np.zeros((len(windows), len(motifs)), dtype=bool)
+    for k, motif in enumerate(motifs):
+        log_odds = np.log(np.where(motif.probabilities == 0, zero, motif.probabilities)
+                          / np.asarray(background)[:, None])
+        threshold = fraction * np.max(log_odds)
+        for m, window in enumerate(windows):
+            if motif.width > len(window):
+                continue
+            one_hot = np.array([[float(base == c) for base in window] for c in "ACGT"])
+            out[m, k] = (convolve2d(one_hot, log_odds, mode="valid") > threshold).any()
+    return out
+
+
+def test_zero_probability_and_max_entry_rule_are_the_studys():
+    rng = np.random.default_rng(5)
+    motifs = [random_motif(rng, w, f"M{w}") for w in (5, 8, 12)]
+    assert any((m.probabilities == 0).any() for m in motifs)
+    log_odds = log_odds_matrix(motifs[0].probabilities, BACKGROUND, 0.0, 0.001)
+    expected = np.log2(np.where(motifs[0].probabilities == 0, 0.001, motifs[0].probabilities)
+                       / BACKGROUND[:, None])
+    np.testing.assert_allclose(log_odds, expected)
+    motif_set = prepare_motifs(motifs, BACKGROUND, pseudocount=0.0, zero_probability=0.001,
+                               hit_rule="max_entry")
+    np.testing.assert_allclose(motif_set.thresholds,
+                               [0.8 * np.max(lo) for lo in motif_set.log_odds])
+    windows = ["".join(rng.choice(list("ACGT"), size=30)) for _ in range(150)]
+    for i in range(0, 150, 3):  # plant instances of the motifs, on either strand
+        motif = motifs[i % 3]
+        site = "".join("ACGT"[rng.choice(4, p=col)] for col in motif.probabilities.T)
+        site = reverse_complement(site) if i % 2 else site
+        windows[i] = windows[i][:7] + site + windows[i][7 + len(site):]
+    codes, lengths = encode_windows(windows, 30)
+    ours = scan_windows(codes, lengths, motif_set, progress=False).hits
+    # the study scans only the motif's reverse complement on each window; both strands here
+    rc = [Motif(m.matrix_id, m.name, m.probabilities[::-1, ::-1]) for m in motifs]
+    study = original_hits(windows, motifs, BACKGROUND)
+    study_rc = original_hits(windows, rc, BACKGROUND)
+    np.testing.assert_array_equal(ours, study | study_rc)
+    assert (study != ours).any()  # one strand misses sites
+    with pytest.raises(InputError, match="minus infinity"):
+        prepare_motifs(motifs, BACKGROUND, pseudocount=0.0, zero_probability=None)
+    with pytest.raises(InputError, match="hit_rule"):
+        prepare_motifs(motifs, BACKGROUND, hit_rule="best")
+
+
+def test_enrichment_per_intron_by_hand():
+    from scipy.stats import hypergeom
+
+    from src.interpret.enrichment import (
+        format_intron_table,
+        hits_per_intron,
+        intron_enrichment,
+        intron_of_windows,
+    )
+
+    # windows: intron a (IR) 3 windows + 1 on its reverse complement, b (IR) 1, c (non-IR) 2,
+    # d (non-IR) 1 on the reverse complement only, e (non-IR) 1
+    headers = ["a", "a", "a", "a_r", "b", "c", "c", "d_r", "e"]
+    rc = [False, False, False, True, False, False, False, True, False]
+    is_ir = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0], dtype=bool)
+    hits = np.zeros((9, 3), dtype=bool)
+    hits[[0, 1, 3], 0] = True  # motif 0: a three times (one intron), c once
+    hits[5, 0] = True
+    hits[[3, 7, 8], 1] = True  # motif 1: a (on its RC), d (on its RC), e
+    introns = intron_of_windows(headers, rc)
+    assert introns.tolist() == ["a", "a", "a", "a", "b", "c", "c", "d", "e"]
+    names, collapsed = hits_per_intron(hits, introns)
+    assert names.tolist() == list("abcde")
+    np.testing.assert_array_equal(collapsed[:, 0], [1, 0, 1, 0, 0])
+    table = intron_enrichment(hits, is_ir, introns, ["M0", "M1", "M2"], ["A", "B", "C"])
+    rows = table.set_index("matrix_id")
+    assert rows.loc["M0", ["ir_introns_hit", "non_ir_introns_hit", "ir_introns",
+                           "non_ir_introns"]].tolist() == [1, 1, 2, 3]
+    assert rows.loc["M1", ["ir_introns_hit", "non_ir_introns_hit"]].tolist() == [1, 2]
+    assert rows.loc["M0", "difference"] == pytest.approx(1 / 2 - 1 / 3)
+
+    def fisher_two_sided(a, n_ir, b, n_non):  # sum of the tables no more probable than this
+        total, hit = n_ir + n_non, a + b
+        pmf = hypergeom(total, hit, n_ir).pmf
+        observed = pmf(a)
+        return sum(pmf(x) for x in range(max(0, hit - n_non), min(hit, n_ir) + 1)
+                   if pmf(x) <= observed * (1 + 1e-7))
+
+    p0, p1 = fisher_two_sided(1, 2, 1, 3), fisher_two_sided(1, 2, 2, 3)
+    assert rows.loc["M0", "p_value"] == pytest.approx(p0)
+    assert rows.loc["M1", "p_value"] == pytest.approx(p1)
+    # two motifs with a hit are tested; M2 hits nothing
+    assert rows.loc["M0", "p_bonferroni"] == pytest.approx(min(1, 2 * p0))
+    assert rows.loc["M2", ["p_value", "p_bonferroni", "p_bh"]].tolist() == [1, 1, 1]
+    assert rows.loc["M0", "odds_ratio"] == pytest.approx((1 * 2) / (1 * 1))
+    assert table["rank"].tolist() == [1, 2, 3]
+    assert format_intron_table(table).splitlines()[0].split()[:4] == ["rank", "TF", "motif",
+                                                                      "consensus"]
+    with pytest.raises(ValueError, match="both classes"):
+        intron_enrichment(hits, np.array([1, 0, 1, 1, 1, 0, 0, 0, 0], bool), introns,
+                          ["M0", "M1", "M2"], ["A", "B", "C"])

@@ -196,3 +196,19 @@ def test_metrics_against_hand_computed_values():
     precision, recall, _ = precision_recall_curve(labels, probs)
     assert result["auprc_trapezoid"] == pytest.approx(auc(recall, precision))
     assert math.isnan(binary_metrics(np.ones(3), np.ones(3) * 0.2)["auroc"])
+
+
+def test_adam_betas_reach_the_optimizer():
+    """AdamW takes `adam_betas`; the default is the study's (0.9, 0.99), not PyTorch's 0.999."""
+    model = build_model("TinyTestNet", {"channels": 4, "dropout": 0.0})
+    assert TrainingConfig(results_path="r").adam_betas == [0.9, 0.99]
+    for kind in ("adamw", "adam"):
+        optimizer = training.build_optimizer(model, config(optimizer_type=kind,
+                                                           adam_betas=[0.8, 0.95]))
+        assert optimizer.param_groups[0]["betas"] == (0.8, 0.95)
+    default = training.build_optimizer(model, config(optimizer_type="adamw"))
+    assert isinstance(default, torch.optim.AdamW)
+    assert default.param_groups[0]["betas"] == (0.9, 0.99)
+    for bad in ([0.9], [0.9, 1.0], [-0.1, 0.9]):
+        with pytest.raises(Exception, match="adam_betas must be two numbers"):
+            config(adam_betas=bad)

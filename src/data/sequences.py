@@ -40,18 +40,26 @@ class SequenceTable:
 def read_sequence_table(path: str | Path) -> SequenceTable:
     """Read and validate `final_data.csv`.
 
-    Lowercase and IUPAC letters are accepted; a missing or renamed column, a label other than 0/1,
-    an empty sequence or a character outside IUPAC is an `InputError` naming the line and the fix.
+    Lowercase and IUPAC letters are accepted; a gzip-compressed file is read as it is (whatever
+    its name). A missing or renamed column, a label other than 0/1, an empty sequence, a character
+    outside IUPAC or another compression is an `InputError` naming the line and the fix.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} not found: put the study's final_data.csv there (columns "
                          f"header,sequence,label), set data_path in the JSON config, or run "
                          f"`python Make_demo_data.py` for the demo data")
+    compression = compression_of(path)
     try:
         # header=None: the first line sets the field count, so a row with extra fields is an
         # error instead of being silently taken as an index column
-        raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
+        raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False,
+                          compression=compression)
+    except (OSError, EOFError) as err:  # a damaged or cut-off gzip stream
+        if compression != "gzip":
+            raise
+        raise InputError(f"{path} is gzip-compressed but cannot be decompressed ({err}): copy it "
+                         f"again, or decompress it with `gunzip -c`") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"{path} is empty: it needs a header line header,sequence,label "
                          f"and one row per sequence") from None
@@ -84,6 +92,29 @@ def read_sequence_table(path: str | Path) -> SequenceTable:
         raise InputError(f"{path}: {table.describe_row(empty[0])} has an empty sequence "
                          f"({len(empty)} such row(s)); fill them in or remove them")
     return table
+
+
+# the first bytes of compressed files (pandas infers compression from the file name only)
+_MAGIC = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"BZh": "bzip2",
+          b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+def compression_of(path: Path) -> str | None:
+    """"gzip" for a gzip-compressed file (read as it is), None for plain text.
+
+    Raises
+    ------
+    InputError
+        Another compression (zip, bzip2, xz, zstd), whatever the file's name: decompress it.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    kind = next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+    if kind in (None, "gzip"):
+        return kind
+    raise InputError(f"{path} is {kind}-compressed, not a text CSV file: decompress it (e.g. "
+                     f"`unzip`, `bunzip2`, `unxz`, `unzstd`) and keep the name {path.name}; "
+                     f"gzip-compressed files are read as they are")
 
 
 def _parse_labels(column: pd.Series, table: SequenceTable) -> np.ndarray:

@@ -9,12 +9,14 @@ Steps, each rerunnable on its own (outputs in `<run folder>/<-r>/`):
     2. Keep the sequences predicted correctly with probability above the prediction threshold,
        per class: an IR (label 1) sequence needs P(IR) > p, a non-IR (label 0) one P(non-IR) > p.
     3. Integrated Gradients (`src.interpret.gradients`) towards the true class logit, from a
-       uniform 0.25 baseline, with the completeness error checked and reported.
+       uniform 0.25 baseline, with the completeness error checked and reported; with
+       `ig_steps: "auto"` the steps are measured first (`src.interpret.convergence`).
     4. Hot-spot windows (`src.interpret.windows`), saved with their attributions.
 
 `-b` (bind)
-    Scan every window with every motif (`src.interpret.scanning`), compare IR and non-IR windows
-    (`src.interpret.enrichment`), and write the tables and figures named below.
+    Scan every window with every motif (`src.interpret.scanning`), compare IR and non-IR hot
+    spots per window (the study's table) and per intron (`src.interpret.enrichment`), and write
+    the tables and figures named below.
 
 `-s` (de novo)
     TF-MoDISco and TOMTOM on the full attribution maps that `-i` saves (`src.interpret.maps`,
@@ -46,11 +48,12 @@ from ..data.encoding import (
     reverse_complement_codes,
 )
 from ..data.sequences import DATA_FILE, read_sequence_table
-from ..data.splits import SPLITS, augment_rows, load_split_indices
+from ..data.splits import RC_SUFFIX, SPLITS, augment_rows, load_split_indices
 from ..device import choose_device
 from ..errors import InputError
 from ..io import atomic_write_text
 from ..runs import BEST_CHECKPOINT, CONFIG_FILE, Run, close_logger, elapsed
+from .convergence import STEP_LADDER, auto_steps, steps_to_fix
 from .gradients import (
     attribute_sequences,
     predict_probabilities,
@@ -65,11 +68,14 @@ from .windows import (
     Windows,
     cut_windows,
     load_windows,
+    position_scores,
     save_windows,
 )
 
 ENRICHMENT_FILE = "enrichment.csv"
 NSITES_FILE = "nsites.txt"
+INTRON_ENRICHMENT_FILE = "enrichment_per_intron.csv"
+INTRON_NSITES_FILE = "nsites_per_intron.txt"
 HITS_FILE = "motif_hits.csv"
 BARS_FIGURE = "top_tfs.png"
 LOGO_FIGURES = {"IR": "logos_IR.png", "non_IR": "logos_non_IR.png"}
@@ -86,6 +92,8 @@ class AttributionData:
     codes : np.ndarray (N, L) uint8, centred in padding like the model's input
     starts, ends : np.ndarray (N,), the columns of the real sequence, [start, end)
     background : np.ndarray (4,), base composition A, C, G, T of these sequences
+    data_background : np.ndarray (4,), frequencies of the letters A, C, G, T (either case) over
+        every row of final_data.csv, forward strand (the study's background)
     """
 
     headers: np.ndarray
@@ -97,6 +105,14 @@ class AttributionData:
     ends: np.ndarray
     background: np.ndarray
     data_path: Path
+    data_background: np.ndarray | None = None
+
+    def backgrounds(self) -> dict:
+        """Both backgrounds by `AttributeConfig.background` name, as lists."""
+        out = {"considered": self.background.tolist()}
+        if self.data_background is not None:
+            out["all_data"] = self.data_background.tolist()
+        return out
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -156,7 +172,19 @@ def load_attribution_data(data_config, splits=("valid", "test")) -> AttributionD
         splits=np.concatenate([np.full(len(rows.labels), split, dtype=object)
                                for split, rows in parts]),
         is_reverse_complement=is_rc, codes=codes, starts=starts.astype(np.int64),
-        ends=ends.astype(np.int64), background=counts / counts.sum(), data_path=data_dir)
+        ends=ends.astype(np.int64), background=counts / counts.sum(), data_path=data_dir,
+        data_background=letter_composition(table.sequences))
+
+
+def letter_composition(sequences: list[str]) -> np.ndarray:
+    """Frequencies of the letters A, C, G, T (either case; other letters not counted) over
+    `sequences`, as the study's background was computed (attribution_utils.get_IGdata).
+
+    Returns np.ndarray (4,) summing to 1 (uniform when no such letter occurs).
+    """
+    text = "".join(sequences).upper()
+    counts = np.array([text.count(base) for base in "ACGT"], dtype=np.float64)
+    return counts / counts.sum() if counts.sum() else np.full(4, 0.25)
 
 
 def check_sequence_model(model: nn.Module, length: int, device: torch.device,
@@ -205,34 +233,56 @@ def compute_windows(model: nn.Module, data: AttributionData, config: AttributeCo
                 f"is predicted correctly with probability above {config.prediction_threshold}: "
                 f"lower the prediction threshold (-p) or use a better model")
     order = np.sort(np.concatenate(list(selected.values())))
+    codes, targets = data.codes[order], data.labels[order]
+    steps = config.ig_steps
+    if steps == "auto":
+        steps, _ = auto_steps(model, codes, targets, device, config.ig_method, config.batch_size,
+                              config.max_relative_delta, config.max_fraction_over_delta, log,
+                              attribute)
     start_time = time.perf_counter()
-    result = attribute(model, data.codes[order], data.labels[order], device, config.ig_steps,
-                       config.ig_method, config.batch_size, progress)
-    spans, matrices, sequences = cut_windows(result.attributions, data.codes[order],
-                                             data.starts[order], data.ends[order],
-                                             config.ig_threshold, config.window)
-    table = window_table(data, order, spans, sequences, result, probabilities)
+    result = attribute(model, codes, targets, device, steps, config.ig_method,
+                       config.batch_size, progress)
+    spans, matrices, sequences = cut_windows(result.attributions, codes, data.starts[order],
+                                             data.ends[order], config.ig_threshold,
+                                             config.window, config.hot_spot_rule,
+                                             config.window_placement)
+    table = window_table(data, order, spans, sequences, result, probabilities,
+                         config.hot_spot_rule)
     for label, name in CLASS_NAMES.items():
         of_class = table[table["label"] == label]
         counts[name]["with_hot_spots"] = int(of_class["header"].nunique())
         counts[name]["windows"] = int(len(of_class))
     delta = convergence_summary(result.delta, result.change, config.max_relative_delta)
-    log(f"integrated gradients of {len(order)} sequences ({config.ig_steps} steps, "
+    log(f"integrated gradients of {len(order)} sequences ({steps} steps, "
         f"{config.ig_method}) in {elapsed(start_time)} ({result.sequences_per_second:.1f} "
         f"sequences/s, {result.precision}, {result.inputs_per_pass} inputs per pass): "
-        f"{len(table)} hot-spot windows of "
-        f"{config.window} bp; convergence delta median {delta['median_relative']:.2e}, 95th "
+        f"{len(table)} hot-spot windows of {config.window} bp ({config.window_placement} "
+        f"placement, {config.hot_spot_rule} scores); convergence delta median "
+        f"{delta['median_relative']:.2e}, 95th "
         f"percentile {delta['p95_relative']:.2e} of the logit change")
-    if delta["fraction_above_tolerance"] > 0.05:
-        log(f"warning: for {100 * delta['fraction_above_tolerance']:.1f}% of the sequences the "
-            f"attributions miss the logit change by more than "
-            f"{100 * config.max_relative_delta:g}% (convergence delta): raise --steps")
-    summary = {"counts": counts, "background": data.background.tolist(),
+    if delta["fraction_above_tolerance"] > config.max_fraction_over_delta:
+        needed, _ = steps_to_fix(model, codes, targets,
+                                 relative_delta(result.delta, result.change), steps, device,
+                                 config.ig_method, config.batch_size, config.max_relative_delta,
+                                 config.max_fraction_over_delta, attribute)
+        delta["steps_needed"] = needed
+        advice = (f"rerun -i with --steps {needed} (measured on a sample of those sequences)"
+                  if needed else f"even {STEP_LADDER[-1]} steps do not bring them under it (on a "
+                                 f"sample); the model's logit may be too rough for IG")
+        log(f"warning: for {100 * delta['fraction_above_tolerance']:.1f}% of the sequences "
+            f"(more than {100 * config.max_fraction_over_delta:g}%) the attributions of "
+            f"{steps} steps miss the logit change by more than "
+            f"{100 * config.max_relative_delta:g}% (completeness error): {advice}")
+    backgrounds = data.backgrounds()
+    summary = {"counts": counts, "background": backgrounds.get(config.background,
+                                                              backgrounds["considered"]),
+               "background_source": config.background, "backgrounds": backgrounds,
                "convergence_delta": delta, "window": config.window,
-               "ig_threshold": config.ig_threshold,
+               "window_placement": config.window_placement,
+               "hot_spot_rule": config.hot_spot_rule, "ig_threshold": config.ig_threshold,
                "prediction_threshold": config.prediction_threshold,
-               "ig_steps": config.ig_steps, "ig_method": config.ig_method,
-               "data_path": str(data.data_path)}
+               "ig_steps": steps, "ig_steps_setting": config.ig_steps,
+               "ig_method": config.ig_method, "data_path": str(data.data_path)}
     if methods is not None:
         summary["attribution"] = methods.description
     return Windows(table, matrices, summary,
@@ -240,9 +290,10 @@ def compute_windows(model: nn.Module, data: AttributionData, config: AttributeCo
 
 
 def window_table(data: AttributionData, order: np.ndarray, spans, sequences, result,
-                 probabilities: np.ndarray) -> pd.DataFrame:
-    """One row per window (`WINDOW_COLUMNS`); positions relative to the real sequence."""
-    scores = result.attributions.sum(axis=1)
+                 probabilities: np.ndarray, rule: str = "max_base") -> pd.DataFrame:
+    """One row per window (`WINDOW_COLUMNS`); positions relative to the real sequence; scores
+    by the hot-spot `rule` (`src.interpret.windows.position_scores`)."""
+    scores = position_scores(result.attributions, rule)
     rows = []
     for (i, lo, hi, peak), sequence in zip(spans, sequences):
         row = int(order[i])
@@ -393,7 +444,9 @@ def integrate_step(config: AttributeConfig, model_path: Path, log=print,
 class MotifScan:
     """The -b result: fitting motifs, the scan of every window and the ranked enrichment table.
 
-    ranked : DataFrame (`src.interpret.enrichment.TABLE_COLUMNS` + max_score, threshold)
+    ranked : DataFrame (`src.interpret.enrichment.TABLE_COLUMNS` + max_score, threshold), one
+        count per window (the study's table)
+    per_intron : DataFrame (`src.interpret.enrichment.INTRON_COLUMNS`), one count per intron
     hits : DataFrame, one row per (window, motif) hit with its best site
     """
 
@@ -405,6 +458,7 @@ class MotifScan:
     ranked: pd.DataFrame
     hits: pd.DataFrame
     criterion: str
+    per_intron: pd.DataFrame | None = None
 
 
 def scan_motifs(config: AttributeConfig, windows: Windows, motifs: list, source: str | Path,
@@ -413,7 +467,7 @@ def scan_motifs(config: AttributeConfig, windows: Windows, motifs: list, source:
 
     source : the windows file, named in error messages
     """
-    from .enrichment import motif_enrichment
+    from .enrichment import intron_enrichment, intron_of_windows, motif_enrichment
     from .scanning import (
         consensus,
         encode_windows,
@@ -438,8 +492,9 @@ def scan_motifs(config: AttributeConfig, windows: Windows, motifs: list, source:
     if not fitting:
         raise InputError(f"every motif of {config.database} is longer than the {width} bp windows:"
                          f" rerun -i with a larger -w")
-    motif_set = prepare_motifs(fitting, summary["background"], config.pseudocount,
-                               config.hit_fraction, config.p_value)
+    background = chosen_background(summary, config.background, log)
+    motif_set = prepare_motifs(fitting, background, config.pseudocount, config.hit_fraction,
+                               config.p_value, config.zero_probability, config.hit_rule)
     codes, lengths = encode_windows(table["sequence"].tolist(), width, source=str(source))
     start = time.perf_counter()
     result = scan_windows(codes, lengths, motif_set, chunk_size=config.scan_chunk_size,
@@ -448,8 +503,12 @@ def scan_motifs(config: AttributeConfig, windows: Windows, motifs: list, source:
         f"{len(result.sites)} hits")
     names = [m.name for m in fitting]
     ids = [m.matrix_id for m in fitting]
-    ranked = motif_enrichment(result.hits, is_ir, ids, names,
-                              [consensus(m.probabilities) for m in fitting], motif_set.widths)
+    consensuses = [consensus(m.probabilities) for m in fitting]
+    ranked = motif_enrichment(result.hits, is_ir, ids, names, consensuses, motif_set.widths)
+    introns = intron_of_windows(table["header"].astype(str).to_numpy(),
+                                _as_bool(table["reverse_complement"]), RC_SUFFIX)
+    per_intron = intron_enrichment(result.hits, is_ir, introns, ids, names, consensuses,
+                                   motif_set.widths)
     position = ranked["matrix_id"].map({matrix_id: i for i, matrix_id in enumerate(ids)})
     ranked["max_score"] = motif_set.max_scores[position.to_numpy()]
     ranked["threshold"] = motif_set.thresholds[position.to_numpy()]
@@ -464,10 +523,33 @@ def scan_motifs(config: AttributeConfig, windows: Windows, motifs: list, source:
         "threshold": motif_set.thresholds[sites["motif"]].round(3),
         "offset": sites["offset"], "strand": sites["strand"],
         "site": site_sequences(codes, sites, motif_set.widths)})
-    criterion = (f"per-site p-value <= {config.p_value:g}" if config.p_value is not None else
-                 f"best score >= {config.hit_fraction:g} x the motif's best attainable log-odds "
-                 f"score")
-    return MotifScan(fitting, skipped, motif_set, codes, sites, ranked, hits, criterion)
+    if config.p_value is not None:
+        criterion = f"per-site p-value <= {config.p_value:g}"
+    elif config.hit_rule == "max_entry":
+        criterion = (f"best score >= {config.hit_fraction:g} x the motif's largest single "
+                     f"log-odds entry")
+    else:
+        criterion = (f"best score >= {config.hit_fraction:g} x the motif's best attainable "
+                     f"log-odds score")
+    return MotifScan(fitting, skipped, motif_set, codes, sites, ranked, hits, criterion,
+                     per_intron)
+
+
+def chosen_background(summary: dict, name: str, log=print) -> list[float]:
+    """The background composition `name` ("all_data" or "considered") saved by -i; windows
+    saved without it keep the background they were saved with (said in the log)."""
+    backgrounds = summary.get("backgrounds") or {}
+    if name in backgrounds:
+        return backgrounds[name]
+    log(f"the saved windows hold no '{name}' background; using the one saved with them "
+        f"({summary.get('background_source', 'considered')}); rerun -i to choose")
+    return summary["background"]
+
+
+def _as_bool(column: pd.Series) -> np.ndarray:
+    """A True/False column as read back from CSV (bool, or the strings "True"/"False")."""
+    return column.map(lambda v: v is True or str(v).strip().lower() in ("true", "1")).to_numpy(
+        dtype=bool)
 
 
 def write_motif_report(folder: Path, config: AttributeConfig, windows: Windows, scan: MotifScan,
@@ -475,13 +557,22 @@ def write_motif_report(folder: Path, config: AttributeConfig, windows: Windows, 
     """Write the -b outputs: enrichment.csv, motif_hits.csv, nsites.txt, the bar plot of the top
     TFs and the logo sheets of the top motifs per direction."""
     from ..report.figures import plot_enrichment_bars, plot_motif_logos
-    from .enrichment import format_table
+    from .enrichment import format_intron_table, format_table
 
     ranked, summary = scan.ranked, windows.summary
     atomic_write_text(folder / ENRICHMENT_FILE, ranked.to_csv(index=False))
     atomic_write_text(folder / HITS_FILE, scan.hits.to_csv(index=False))
     header = _nsites_header(summary, config, len(scan.motifs), len(scan.skipped), scan.criterion)
-    atomic_write_text(folder / NSITES_FILE, header + format_table(ranked) + "\n")
+    atomic_write_text(folder / NSITES_FILE, header + WINDOW_TABLE_NOTE + "\n\n"
+                      + format_table(ranked) + "\n")
+    if scan.per_intron is not None:
+        intron = scan.per_intron
+        atomic_write_text(folder / INTRON_ENRICHMENT_FILE, intron.to_csv(index=False))
+        counts = (f"{int(intron['ir_introns'].iloc[0]) if len(intron) else 0} IR and "
+                  f"{int(intron['non_ir_introns'].iloc[0]) if len(intron) else 0} non-IR introns "
+                  f"with at least one hot-spot window")
+        atomic_write_text(folder / INTRON_NSITES_FILE, header + counts + "\n" + INTRON_TABLE_NOTE
+                          + "\n\n" + format_intron_table(intron) + "\n")
     plot_enrichment_bars(ranked, folder / BARS_FIGURE, top_n=config.top_n,
                          title=f"{summary.get('model_name', '')} hot spots: motif enrichment")
     order = {m.matrix_id: i for i, m in enumerate(scan.motifs)}
@@ -505,16 +596,34 @@ def write_motif_report(folder: Path, config: AttributeConfig, windows: Windows, 
                            "attribution": attribution,
                            "background": np.asarray(summary["background"])})
         plot_motif_logos(panels, folder / LOGO_FIGURES[direction])
-    log("top IR-enriched motifs: " + ", ".join(
+    log("top IR-enriched motifs per window: " + ", ".join(
         f"{r.tf} ({r.matrix_id}, {r.difference:+.3f})" for r in ranked.head(5).itertuples()))
-    log(f"tables: {folder / NSITES_FILE}, {folder / ENRICHMENT_FILE}; hits: "
+    if scan.per_intron is not None:
+        log("top IR-enriched motifs per intron: " + ", ".join(
+            f"{r.tf} ({r.matrix_id}, {r.difference:+.3f}, BH {r.p_bh:.1e})"
+            for r in scan.per_intron.head(5).itertuples()))
+    log(f"tables: {folder / NSITES_FILE} (per window, the study's), {folder / INTRON_NSITES_FILE}"
+        f" (per intron); CSV: {ENRICHMENT_FILE}, {INTRON_ENRICHMENT_FILE}; hits: "
         f"{folder / HITS_FILE}; figures: {BARS_FIGURE}, logos_*.png")
+
+
+WINDOW_TABLE_NOTE = (
+    "Counted per window (the study's table): a window is one unit, although the windows of a "
+    "sequence overlap and a sequence and its reverse complement give two sets of windows; the "
+    "z-test treats them as independent, so its p-values are too small. For a test per intron see "
+    f"{INTRON_NSITES_FILE}.")
+INTRON_TABLE_NOTE = (
+    "Counted per intron: a motif counts once for an intron when any hot-spot window of it, on "
+    "either strand (the reverse-complement copy '_r' collapsed into its intron), hits it; "
+    "proportions of the introns with at least one window; two-sided Fisher's exact test, "
+    "Bonferroni and Benjamini-Hochberg adjusted over the motifs with at least one hit.")
 
 
 def is_complete(folder: str | Path) -> bool:
     """The tables of `Attribute.py -b` are in `folder`."""
     folder = Path(folder)
-    return all((folder / name).is_file() for name in (ENRICHMENT_FILE, NSITES_FILE, HITS_FILE))
+    return all((folder / name).is_file() for name in (
+        ENRICHMENT_FILE, NSITES_FILE, HITS_FILE, INTRON_ENRICHMENT_FILE, INTRON_NSITES_FILE))
 
 
 def site_profiles(codes: np.ndarray, attributions: np.ndarray, sites: pd.DataFrame,
@@ -548,10 +657,17 @@ def site_profiles(codes: np.ndarray, attributions: np.ndarray, sites: pd.DataFra
 def _nsites_header(summary: dict, config: AttributeConfig, n_motifs: int, n_skipped: int,
                    criterion: str) -> str:
     counts = summary["counts"]
+    rule = {"max_base": "the largest of the 4 bases' attributions",
+            "sum": "the attribution summed over the 4 bases"}.get(summary.get("hot_spot_rule"),
+                                                                   "the attribution summed over "
+                                                                   "the 4 bases")
+    placement = {"study": "the study's placement: overlapping, every 2 bp, cut at the 3' end",
+                 "cover": "non-overlapping, kept inside the sequence"}.get(
+        summary.get("window_placement"), "non-overlapping, kept inside the sequence")
     lines = [f"Model: {summary.get('model', '?')} ({summary.get('model_name', '?')}); data: "
              f"{summary.get('data_path', '?')} (valid + test splits)",
-             f"Windows of {summary['window']} bp around positions with attribution >= "
-             f"{summary['ig_threshold']} x the sequence maximum; prediction threshold "
+             f"Windows of {summary['window']} bp ({placement}) around positions where {rule} "
+             f"exceeds {summary['ig_threshold']} x the sequence maximum; prediction threshold "
              f"{summary['prediction_threshold']}; Integrated Gradients: {summary['ig_steps']} "
              f"steps ({summary['ig_method']})"]
     for name in ("non-IR", "IR"):
@@ -567,11 +683,17 @@ def _nsites_header(summary: dict, config: AttributeConfig, n_motifs: int, n_skip
                      f"{delta['median_relative']:.2e}, 95th percentile "
                      f"{delta.get('p95_relative', float('nan')):.2e}, max "
                      f"{delta['max_relative']:.2e} of the logit change")
-    lines.append("Background probabilities (A C G T): "
-                 + " ".join(f"{p:.4f}" for p in summary["background"]))
+    source = {"all_data": "every row of final_data.csv",
+              "considered": "the valid + test sequences"}
+    lines.append(f"Background probabilities (A C G T, {source.get(config.background, '')}): "
+                 + " ".join(f"{p:.4f}" for p in chosen_background(summary, config.background,
+                                                                   lambda _: None)))
+    smoothing = (f"zero probabilities replaced by {config.zero_probability:g}"
+                 if config.zero_probability is not None else
+                 f"pseudocount {config.pseudocount:g}")
     lines.append(f"Motifs: {n_motifs} from {config.database}"
                  + (f" ({n_skipped} longer than the window left out)" if n_skipped else "")
-                 + f"; hit: {criterion}, either strand; pseudocount {config.pseudocount:g}")
-    lines.append("Ranked by diff prob = IR proportion - non-IR proportion of windows with a hit; "
-                 "two-proportion z-test, Bonferroni and Benjamini-Hochberg adjusted")
+                 + f"; hit: {criterion}, either strand; {smoothing}")
+    lines.append("Ranked by diff prob = IR proportion - non-IR proportion with a hit; "
+                 "Bonferroni and Benjamini-Hochberg adjusted over the motifs with a hit")
     return "\n".join(lines) + "\n\n"

@@ -5,11 +5,16 @@ base composition b of the data, with a pseudocount weighted by the background,
 
     L[c, j] = log2( (P[c, j] + pseudocount * b[c]) / (1 + pseudocount) / b[c] ),
 
-and a window's score at offset o on one strand is sum_j L[base(o + j), j] (bits). A window *hits* a
-motif when its best score over all offsets and both strands reaches the motif's threshold:
-`hit_fraction` (0.8) x the motif's best attainable score sum_j max_c L[c, j], or, with `p_value`,
-the score whose per-site p-value under the background is `p_value` (exact dynamic programming on
-scores rounded to a fine grid, as FIMO does). A motif longer than a window cannot hit it.
+or, as the study's code did (pseudocount 0, `zero_probability` z), with each zero probability
+replaced by z: L[c, j] = log2(max(P[c, j], z if P[c, j] = 0) / b[c]). A window's score at offset
+o on one strand is sum_j L[base(o + j), j] (bits). A window *hits* a motif when its best score
+over all offsets and both strands reaches the motif's threshold, by `hit_rule`: `hit_fraction`
+(0.8) x the motif's best attainable score sum_j max_c L[c, j] (`best_score`), or x the largest
+single entry max_{c, j} L[c, j] (`max_entry`, the study's code at its results commit, whose
+threshold is then the same for a 6 bp and a 30 bp motif); or, with `p_value`, the score whose
+per-site p-value under the background is `p_value` (exact dynamic programming on scores rounded
+to a fine grid, as FIMO does). Each rule is a ratio of scores, so the logarithm's base does not
+change which windows hit. A motif longer than a window cannot hit it.
 
 Scanning is one vectorised pass over chunks of windows: every offset of every window is scored
 against all motifs and both strands at once (4-mer score tables summed by `embedding_bag` for
@@ -38,10 +43,12 @@ from .motifs import Motif
 
 DEFAULT_PSEUDOCOUNT = 0.1
 DEFAULT_HIT_FRACTION = 0.8
+HIT_RULES = ("best_score", "max_entry")
 
 
 def log_odds_matrix(probabilities: np.ndarray, background: Sequence[float],
-                    pseudocount: float = DEFAULT_PSEUDOCOUNT) -> np.ndarray:
+                    pseudocount: float = DEFAULT_PSEUDOCOUNT,
+                    zero_probability: float | None = None) -> np.ndarray:
     """Log-odds (bits) of a position probability matrix against a background.
 
     Parameters
@@ -50,14 +57,19 @@ def log_odds_matrix(probabilities: np.ndarray, background: Sequence[float],
     background : 4 base frequencies A, C, G, T (summing to 1)
     pseudocount : weight of the background mixed into each column, so that a base never seen in
         the motif scores a finite penalty instead of minus infinity
+    zero_probability : when given, a probability that is still 0 (pseudocount 0) is replaced by
+        this value, without renormalising the column (the study's code: 0.001)
 
     Returns
     -------
     np.ndarray, shape (4, W), float64
     """
     b = _check_background(background)[:, None]
-    p = np.asarray(probabilities, dtype=np.float64)
-    return np.log2((p + pseudocount * b) / (1.0 + pseudocount) / b)
+    p = (np.asarray(probabilities, dtype=np.float64) + pseudocount * b) / (1.0 + pseudocount)
+    if zero_probability is not None:
+        p = np.where(p == 0, zero_probability, p)
+    with np.errstate(divide="ignore"):  # a zero left as it is scores -inf: never a site
+        return np.log2(p / b)
 
 
 def best_attainable_score(log_odds: np.ndarray) -> float:
@@ -129,11 +141,13 @@ class MotifSet:
 def prepare_motifs(motifs: Sequence[Motif], background: Sequence[float],
                    pseudocount: float = DEFAULT_PSEUDOCOUNT,
                    hit_fraction: float = DEFAULT_HIT_FRACTION,
-                   p_value: float | None = None) -> MotifSet:
+                   p_value: float | None = None, zero_probability: float | None = None,
+                   hit_rule: str = "best_score") -> MotifSet:
     """Log-odds matrices and thresholds of `motifs` for `scan_windows`.
 
-    The threshold is `hit_fraction` x the best attainable score, or, when `p_value` is given, the
-    per-site p-value threshold (`score_threshold_for_pvalue`).
+    The threshold is `hit_fraction` x the best attainable score (`hit_rule` "best_score") or x
+    the largest single log-odds entry ("max_entry"), or, when `p_value` is given, the per-site
+    p-value threshold (`score_threshold_for_pvalue`).
     """
     if not motifs:
         raise InputError("the motif database holds no motif")
@@ -141,16 +155,27 @@ def prepare_motifs(motifs: Sequence[Motif], background: Sequence[float],
         raise InputError(f"hit_fraction must be in (0, 1], got {hit_fraction}")
     if p_value is not None and not 0 < p_value < 1:
         raise InputError(f"p_value must be in (0, 1), got {p_value}")
+    if hit_rule not in HIT_RULES:
+        raise InputError(f"hit_rule must be one of {', '.join(HIT_RULES)}, got {hit_rule!r}")
+    if pseudocount == 0 and zero_probability is None and any(
+            (m.probabilities == 0).any() for m in motifs):
+        raise InputError("with pseudocount 0 a motif probability of 0 gives a log-odds of minus "
+                         "infinity: set a pseudocount (e.g. 0.1) or zero_probability (the "
+                         "study's 0.001)")
     background = _check_background(background)
-    log_odds = [log_odds_matrix(m.probabilities, background, pseudocount) for m in motifs]
+    log_odds = [log_odds_matrix(m.probabilities, background, pseudocount, zero_probability)
+                for m in motifs]
     max_scores = np.array([best_attainable_score(lo) for lo in log_odds])
-    if p_value is None:
-        thresholds = hit_fraction * max_scores
-    else:
+    if p_value is not None:
         thresholds = np.array([score_threshold_for_pvalue(lo, background, p_value)
                                for lo in log_odds])
-    settings = {"pseudocount": pseudocount, "hit_fraction": None if p_value else hit_fraction,
-                "p_value": p_value}
+    elif hit_rule == "max_entry":
+        thresholds = hit_fraction * np.array([float(lo.max()) for lo in log_odds])
+    else:
+        thresholds = hit_fraction * max_scores
+    settings = {"pseudocount": pseudocount, "zero_probability": zero_probability,
+                "hit_rule": None if p_value else hit_rule,
+                "hit_fraction": None if p_value else hit_fraction, "p_value": p_value}
     return MotifSet(list(motifs), background, log_odds, max_scores, thresholds, settings)
 
 

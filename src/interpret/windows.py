@@ -1,11 +1,20 @@
 """Hot-spot windows: where a sequence's attribution is high, cut windows of fixed width.
 
-Per position, the attribution summed over the four bases is the score; hot spots are the
-positions whose score reaches `threshold` x the sequence's maximum. Around the strongest hot spot
-a window of `window` bp is cut, every hot spot inside it is covered, and the next uncovered one
-gets the next window. A window that would cross a sequence end is shifted inside the sequence (it
-keeps its full width and its real attributions); only a sequence shorter than the window gives a
-shorter window.
+A position's score is, by `hot_spot_rule` (`position_scores`), the largest of its four bases'
+attributions (`max_base`, the study's code) or their sum (`sum`). Two placements
+(`window_placement`):
+
+`study` (`study_windows`), the rule of the study's code (attribution_utils.motif_indices): a
+    position is hot when its score exceeds `threshold` x the sequence's maximum; scanning i =
+    0, 1, ..., a window [i, i + w) is emitted when position i + w/2 is hot and i is more than 1
+    past the start of the previous window (the first start counts from 0, so i >= 2). Windows
+    thus overlap (every 2 bp along a run of hot positions), the first w/2 + 1 positions are never
+    centres, and a window past the 3' end is cut short.
+`cover` (`hot_spot_windows`): hot spots reach `threshold` x the maximum; around the strongest one
+    a window is cut, every hot spot inside it is covered, and the next uncovered one gets the next
+    window. A window that would cross a sequence end is shifted inside the sequence (it keeps its
+    full width and its real attributions); only a sequence shorter than the window gives a shorter
+    window.
 
 Saved by `Attribute.py -i` (this module owns the names): `windows.csv` (one row per window),
 `attributions.npz` (the (4, w) attribution matrix of each window) and `integration.json`
@@ -33,6 +42,53 @@ WINDOW_COLUMNS = ("window", "class", "label", "header", "split", "reverse_comple
                   "end", "peak", "peak_score", "window_score", "probability", "ig_delta",
                   "sequence")
 _LETTERS = np.array(["N"] + list(LETTERS))  # code -> letter (padding never reaches a window)
+HOT_SPOT_RULES = ("max_base", "sum")
+PLACEMENTS = ("study", "cover")
+
+
+def position_scores(attributions: np.ndarray, rule: str = "max_base") -> np.ndarray:
+    """The score of each position: (..., 4, L) attributions -> (..., L).
+
+    rule : "max_base" = the largest of the four bases' attributions (the study's code; in a
+        one-hot input the bases that are absent get attributions too, of the opposite sign to
+        their gradient), "sum" = their sum (the position's share of the logit change)
+    """
+    if rule == "max_base":
+        return attributions.max(axis=-2)
+    if rule == "sum":
+        return attributions.sum(axis=-2)
+    raise ValueError(f"unknown hot_spot_rule {rule!r}; use one of {HOT_SPOT_RULES}")
+
+
+def study_windows(scores: np.ndarray, start: int, end: int, threshold: float,
+                  window: int) -> list[tuple[int, int, int]]:
+    """Windows of one sequence by the study's rule (see the module docstring).
+
+    Parameters
+    ----------
+    scores : np.ndarray (L,), score per position (`position_scores`)
+    start, end : the real sequence occupies columns [start, end) (the rest is padding)
+    threshold : a position is hot when its score is > threshold x the maximum over the sequence
+    window : window width w
+
+    Returns
+    -------
+    list of (window_start, window_end, centre) columns, left to right; window_end is cut at `end`
+    """
+    region = scores[start:end]
+    half = window // 2
+    if len(region) <= half:
+        return []
+    top = float(region.max())
+    if not top > 0:
+        return []
+    candidates = np.nonzero(region[half:] > threshold * top)[0]  # i with i + half hot
+    windows, last = [], 0
+    for i in candidates.tolist():
+        if i - last > 1:
+            last = i
+            windows.append((start + i, start + min(i + window, len(region)), start + i + half))
+    return windows
 
 
 def hot_spot_windows(scores: np.ndarray, start: int, end: int, threshold: float,
@@ -77,7 +133,8 @@ def hot_spot_windows(scores: np.ndarray, start: int, end: int, threshold: float,
 
 
 def cut_windows(attributions: np.ndarray, codes: np.ndarray, starts: np.ndarray,
-                ends: np.ndarray, threshold: float, window: int
+                ends: np.ndarray, threshold: float, window: int, rule: str = "max_base",
+                placement: str = "study"
                 ) -> tuple[list[tuple[int, int, int, int]], np.ndarray, list[str]]:
     """Hot-spot windows of N sequences.
 
@@ -85,7 +142,9 @@ def cut_windows(attributions: np.ndarray, codes: np.ndarray, starts: np.ndarray,
     ----------
     attributions : (N, 4, L) float; codes : (N, L) uint8 base codes
     starts, ends : (N,), the real sequence of row i occupies columns [starts[i], ends[i])
-    threshold, window : as `hot_spot_windows`
+    threshold, window : as `study_windows` / `hot_spot_windows`
+    rule : `position_scores` rule; placement : "study" (`study_windows`) or "cover"
+        (`hot_spot_windows`)
 
     Returns
     -------
@@ -93,11 +152,14 @@ def cut_windows(attributions: np.ndarray, codes: np.ndarray, starts: np.ndarray,
     matrices : (M, 4, window) float32 attribution of each window (zero past a short window's end)
     sequences : the M window sequences (letters)
     """
-    scores = attributions.sum(axis=1)
+    if placement not in PLACEMENTS:
+        raise ValueError(f"unknown window_placement {placement!r}; use one of {PLACEMENTS}")
+    place = study_windows if placement == "study" else hot_spot_windows
+    scores = position_scores(attributions, rule)
     spans, matrices, sequences = [], [], []
     for row in range(len(attributions)):
-        for lo, hi, peak in hot_spot_windows(scores[row], int(starts[row]), int(ends[row]),
-                                             threshold, window):
+        for lo, hi, peak in place(scores[row], int(starts[row]), int(ends[row]), threshold,
+                                  window):
             matrix = np.zeros((4, window), dtype=np.float32)
             matrix[:, :hi - lo] = attributions[row, :, lo:hi]
             matrices.append(matrix)

@@ -21,8 +21,8 @@ from .registry import register_model
 class LogisticRegression(nn.Module):
     """Logistic regression: input (N, F) float, output (N, 2) logits `[0, w . x + b]`.
 
-    Weights and bias start at zero (the loss is convex, so the optimum does not depend on the
-    start, and runs are reproducible without seeding the initialisation).
+    Weights and bias start at zero; `initialise(model, "default")` gives them PyTorch's
+    `nn.Linear` initialisation instead, as the study's code had (LR.py's `initial_weights`).
     """
 
     def __init__(self, n_features: int):
@@ -42,3 +42,23 @@ class LogisticRegression(nn.Module):
     @property
     def intercept(self) -> float:
         return float(self.linear.bias.detach().double().cpu()[0])
+
+
+INITIAL_WEIGHTS = ("default", "zeros")
+
+
+def initialise(model: LogisticRegression, rule: str) -> LogisticRegression:
+    """Set the starting weights of a new model in place (and return it).
+
+    rule : "default" = PyTorch's `nn.Linear.reset_parameters` (weights and bias uniform in
+        +-1/sqrt(F), drawn from torch's global generator), the study's start; "zeros" = all 0,
+        so that a feature the data never moves keeps weight 0 and runs need no seed
+    """
+    if rule not in INITIAL_WEIGHTS:
+        raise ValueError(f"unknown initial_weights {rule!r}; use one of {INITIAL_WEIGHTS}")
+    if rule == "default":
+        model.linear.reset_parameters()
+    else:
+        nn.init.zeros_(model.linear.weight)
+        nn.init.zeros_(model.linear.bias)
+    return model

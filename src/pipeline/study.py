@@ -35,6 +35,7 @@ from ..errors import InputError
 from ..features import files as feature_files
 from ..features.importance import IMPORTANCE_FILE, IMPORTANCE_PLOT
 from ..interpret import attribute, denovo, maps, windows
+from ..interpret.motifs import JASPAR_RELEASE_PATTERN
 from ..models.huggingface import download_hint, model_folder_problem
 from ..report import comparison
 from ..runs import (
@@ -56,6 +57,10 @@ SPLITS_HINT = ("the study's fixed split files come with its data (see README, 'D
                "them the scripts would draw new splits and the numbers would not be the paper's")
 NAMES_HINT = ("save model/target.names of https://github.com/FunctionLab/sei-framework (21,907 "
               "lines); see README, 'Sei weights and target names'")
+MOTIFS_HINT = ("the study's motif database is data/jaspar.meme.txt of the original repository "
+               "(GitHub Addaoud/IntronRetention, the data/ folder that also holds the study's "
+               "data): copy it there, or set \"database\": \"jaspar2024\" in Attribute.json; "
+               "see README, 'Data'")
 
 
 @dataclass
@@ -160,7 +165,9 @@ def study_steps(json_dir: str | Path = "json", made_by: MadeBy | None = None,
         steps.append(Step(f"LR {fset}", "LR.py", ["--json", str(lr_json[fset]), "-n", "-t", "-e"],
                           [features_need(config)], _run_done(config.results_path),
                           _run_resume(config.results_path)))
-    steps.append(Step("LGBM", "LGBM.py", ["--json", str(j / "LGBM.json"), "--optimize"],
+    # the study's fixed parameters, without the search: the path of its LGBM.py that ran and
+    # produced the published importances (its --optimize path could not run)
+    steps.append(Step("LGBM", "LGBM.py", ["--json", str(j / "LGBM.json")],
                       [features_need(lgbm)], _run_done(lgbm.results_path)))
     # the paper's bar plot: LR and LightGBM on the same feature set
     lr_for_plot = lr_cfg.get(lgbm.feature_set, lr_cfg["ALL"])
@@ -199,7 +206,9 @@ def study_steps(json_dir: str | Path = "json", made_by: MadeBy | None = None,
          _model_folder_need(original.model_name_or_path,
                             made(made_by.dnabert2, download_hint()), made_by.dnabert2)],
         _run_done(original.results_path), _run_resume(original.results_path)))
-    steps.append(_attribute_step(j, cfg["Attribute"], fsei.results_path))
+    steps.append(_attribute_step(j, cfg["Attribute"], fsei.results_path,
+                                 made_by.data if Path(cfg["Attribute"].database).parent
+                                 == Path(fsei.data_path) else None))
     compared = [("FSei", fsei.results_path)] + [
         (f"LR {fset}", config.results_path) for fset, config in lr_cfg.items()] + [
         ("LGBM", lgbm.results_path), ("Basset", cfg["Basset"].results_path),
@@ -234,9 +243,14 @@ def study_inputs(json_dir: str | Path, pipeline: Pipeline) -> dict:
     return inputs
 
 
-def _attribute_step(j: Path, config: AttributeConfig, fsei_results: str) -> Step:
+def _attribute_step(j: Path, config: AttributeConfig, fsei_results: str,
+                    database_made_by: str | None = None) -> Step:
     """Attribute.py on the newest FSei run: -i -b -s, or -b -s alone when its windows and
-    attribution maps are saved (windows without maps, from an older version: -i --force)."""
+    attribution maps are saved (windows without maps, from an older version: -i --force).
+
+    database_made_by : the step that writes a motif file named by `database` (the demo's data
+        step writes its planted motifs), None when the user brings it
+    """
 
     def explained_run() -> Path:
         run = newest_evaluated_training_run(fsei_results)
@@ -258,8 +272,11 @@ def _attribute_step(j: Path, config: AttributeConfig, fsei_results: str) -> Step
         return (str(folder / attribute.NSITES_FILE) if folder and attribute.is_complete(folder)
                 and denovo.is_complete(folder) else None)
 
-    return Step("Attribute", "Attribute.py", args,
-                [_needs_run(fsei_results, "FSei", "an FSei run")], done)
+    needs = [_needs_run(fsei_results, "FSei", "an FSei run")]
+    if not JASPAR_RELEASE_PATTERN.match(config.database):
+        needs.append(file_need(config.database, "the motif database", MOTIFS_HINT,
+                               database_made_by))
+    return Step("Attribute", "Attribute.py", args, needs, done)
 
 
 def _run_done(results_path) -> Callable[[], str | None]:
@@ -308,15 +325,22 @@ def summary(steps: list[Step], out: Path, attribution_rows: int = 12) -> str:
     report = attribute_step.done() if attribute_step else None
     figures = [out / comparison.FIGURE_FILE, out / IMPORTANCE_PLOT]
     if report:
-        text = Path(report).read_text().splitlines()
-        head = next((i for i, line in enumerate(text) if line.strip().startswith("rank")), None)
-        if head is not None:
+        folder = Path(report).parent
+        for path, what in ((Path(report), "per window, the study's table"),
+                           (folder / attribute.INTRON_NSITES_FILE,
+                            "per intron, Fisher's exact test")):
+            if not path.is_file():
+                continue
+            text = path.read_text().splitlines()
+            head = next((i for i, line in enumerate(text) if line.strip().startswith("rank")),
+                        None)
+            if head is None:
+                continue
             rows = text[head + 1:]
             shown = rows[:attribution_rows] + (["   ..."] + rows[-5:] if len(rows) >
                                                attribution_rows + 5 else rows[attribution_rows:])
-            lines += ["", f"Attribution ({report}: first rows enriched in IR, last in non-IR):",
-                      "", text[head], *shown]
-        folder = Path(report).parent
+            lines += ["", f"Attribution, {what} ({path}: first rows enriched in IR, last in "
+                          f"non-IR):", "", text[head], *shown]
         figures += [folder / attribute.BARS_FIGURE,
                     *(folder / name for name in attribute.LOGO_FIGURES.values())]
         patterns = denovo.patterns_overview(folder)

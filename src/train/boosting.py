@@ -26,11 +26,12 @@ from tqdm.auto import tqdm
 
 from ..config import LGBM_SEARCH_SPACE as SEARCH_SPACE
 from ..config import LGBMConfig, save_config
+from ..data.splits import RC_SUFFIX
 from ..errors import InputError
 from ..features.files import load_feature_splits
 from ..features.importance import importance_table, write_importance_table
 from ..io import append_csv_row, atomic_write_text
-from ..metrics import binary_metrics
+from ..metrics import binary_metrics, require_both_classes
 from ..report.figures import plot_distribution
 from ..runs import CONFIG_FILE, Run, close_logger, elapsed
 
@@ -134,10 +135,54 @@ def _point_to_params(point: dict) -> dict:
             for key, value in point.items()}
 
 
-def bayesian_search(params: dict, train_set: lgb.Dataset, config: LGBMConfig, run: Run) -> dict:
+def sequence_groups(headers) -> np.ndarray:
+    """Group id of each feature row: a reverse-complement row ("<header>_r") belongs to the
+    row of its sequence. A header that ends in "_r" without such a row is its own group.
+
+    Returns
+    -------
+    np.ndarray (N,) int64, equal for rows of one sequence
+    """
+    headers = np.asarray(headers, dtype=object)
+    present = set(headers.tolist())
+    base = [h[:-len(RC_SUFFIX)] if h.endswith(RC_SUFFIX) and h[:-len(RC_SUFFIX)] in present
+            else h for h in headers.tolist()]
+    _, groups = np.unique(np.asarray(base, dtype=object), return_inverse=True)
+    return groups.astype(np.int64)
+
+
+def grouped_folds(labels: np.ndarray, headers, n_folds: int, seed: int
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cross-validation folds, stratified by label, that keep each sequence and its reverse
+    complement in the same fold (`sklearn.model_selection.StratifiedGroupKFold`, shuffled with
+    `seed`). With random folds the reverse complement of a held-out sequence is in the training
+    folds, and the CV AUC measures recall of near-duplicates.
+
+    Returns
+    -------
+    list of `n_folds` (train_rows, held_out_rows) int arrays, as `lgb.cv(folds=...)` takes them
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    labels = np.asarray(labels)
+    groups = sequence_groups(headers)
+    n_groups = len(np.unique(groups))
+    if n_groups < n_folds:
+        raise InputError(f"cv_folds {n_folds}: the training split holds only {n_groups} "
+                         f"sequence(s); lower cv_folds")
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return [(train.astype(np.int64), held.astype(np.int64))
+            for train, held in splitter.split(np.zeros(len(labels)), labels, groups)]
+
+
+def bayesian_search(params: dict, train_set: lgb.Dataset, config: LGBMConfig, run: Run,
+                    folds: list | None = None) -> dict:
     """Bayesian optimisation of SEARCH_SPACE by `cv_folds`-fold `lgb.cv` AUC on the training
     split: `init_points` random points, then `n_iter` guided ones. Each evaluation is appended
-    to search_history.csv as soon as it is done; returns the best point's parameters."""
+    to search_history.csv as soon as it is done; returns the best point's parameters.
+
+    folds : the CV folds (`grouped_folds`); None = LightGBM's stratified random folds
+    """
     total = config.init_points + config.n_iter
     columns = ("evaluation", "phase", "cv_auc_mean", "cv_auc_stdv", "rounds", *SEARCH_SPACE,
                "seconds")
@@ -152,6 +197,7 @@ def bayesian_search(params: dict, train_set: lgb.Dataset, config: LGBMConfig, ru
         tried = _point_to_params(point)
         result = lgb.cv({**params, **tried}, train_set, num_boost_round=config.n_estimators,
                         nfold=config.cv_folds, stratified=True, shuffle=True, seed=config.seed,
+                        folds=folds,
                         callbacks=[lgb.early_stopping(config.early_stopping_round,
                                                       first_metric_only=True, verbose=False)])
         means, stdvs = np.asarray(result["valid auc-mean"]), np.asarray(result["valid auc-stdv"])
@@ -191,6 +237,9 @@ def run_lgbm(config: LGBMConfig, config_path: str | Path, optimize: bool = False
     """Everything LGBM.py does: validate the feature files, (search,) train, evaluate on the test
     split, write the run folder and a results.csv row; returns the run folder."""
     splits = load_feature_splits(config, ("train", "valid", "test"))
+    # early stopping follows the validation AUC, which needs both classes too
+    for split in ("train", "valid"):
+        require_both_classes(splits[split].labels, split, str(splits[split].files.target))
     params = lgbm_params(config)
     check_device(params, config_path)
     run = Run.create(config.results_path, "LGBM")
@@ -207,7 +256,10 @@ def run_lgbm(config: LGBMConfig, config_path: str | Path, optimize: bool = False
         valid_set = lgb.Dataset(valid.data, label=valid.labels, reference=train_set)
         if optimize:
             start = time.perf_counter()
-            params.update(bayesian_search(params, train_set, config, run))
+            folds = grouped_folds(train.labels, train.headers, config.cv_folds, config.seed)
+            run.log.info(f"search: {config.cv_folds} folds grouped by sequence (a sequence and "
+                         f"its reverse complement always in the same fold)")
+            params.update(bayesian_search(params, train_set, config, run, folds))
             run.log.info(f"search took {elapsed(start)}")
         start = time.perf_counter()
         booster, history = train_booster(params, train_set, valid_set, config.n_estimators,

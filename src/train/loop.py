@@ -72,16 +72,20 @@ def scheduled_lr(epoch: int, config: TrainingConfig) -> float:
 
 
 def build_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
-    """SGD (with momentum), AdamW or Adam over the parameters that require gradients."""
+    """SGD (with momentum), AdamW or Adam (betas `adam_betas`) over the parameters that require
+    gradients."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise InputError("the model has no trainable parameters (everything is frozen)")
     if config.optimizer_type == "sgd":
         return torch.optim.SGD(params, lr=config.max_lr, momentum=config.momentum,
                                weight_decay=config.weight_decay)
+    betas = tuple(config.adam_betas)
     if config.optimizer_type == "adamw":
-        return torch.optim.AdamW(params, lr=config.max_lr, weight_decay=config.weight_decay)
-    return torch.optim.Adam(params, lr=config.max_lr, weight_decay=config.weight_decay)
+        return torch.optim.AdamW(params, lr=config.max_lr, betas=betas,
+                                 weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.max_lr, betas=betas,
+                            weight_decay=config.weight_decay)
 
 
 def make_accelerator(config: TrainingConfig) -> Accelerator:

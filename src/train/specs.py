@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..config import BassetConfig, ConvNetConfig, DNABert2Config, FSeiConfig, LRConfig
 from ..data.datasets import build_sequence_datasets
@@ -26,8 +27,10 @@ from ..features.files import (
     read_feature_names,
 )
 from ..features.importance import importance_table, write_importance_table
+from ..models import build_model
 from ..models.dnabert2 import MODEL_NAME as DNABERT2
 from ..models.huggingface import MODEL_NAME as HF_CLASSIFIER
+from ..models.linear import initialise
 from ..models.sei import check_fsei_flags, new_fsei
 from ..report.figures import plot_distribution
 from ..runs import Run, close_logger
@@ -50,6 +53,7 @@ def spec(name: str) -> ModelSpec:
         "LR": ModelSpec("LR", LRConfig,
                         lambda config, splits, prepared: load_feature_datasets(config, splits),
                         architecture=lambda config: {"n_features": feature_count(config)},
+                        new_model=new_logistic_regression,
                         prepare=check_model_features, checkpoint_extra=lr_checkpoint_extra,
                         sampler=balanced_sampler),
         DNABERT2: ModelSpec(
@@ -73,6 +77,16 @@ def _cnn_architecture(config) -> dict:
 
 
 # ------------------------------------------------------------------------------------- LR.py
+
+def new_logistic_regression(config, args, prepared):
+    """A new LR model, initialised as `initial_weights` says: PyTorch's `nn.Linear` rule (the
+    study's; the very draw of an `nn.Linear(F, 1)` made at this point, from the generator the
+    workflow seeded with `seed`) or all zeros."""
+    state = torch.random.get_rng_state()
+    model = build_model("LR", {"n_features": feature_count(config)})
+    torch.random.set_rng_state(state)  # so that "default" draws what nn.Linear(F, 1) would
+    return initialise(model, config.initial_weights)
+
 
 def lr_checkpoint_extra(config, datasets: dict, prepared) -> dict:
     """Saved in every LR checkpoint: the feature set and the name of each input column."""

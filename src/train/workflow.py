@@ -27,7 +27,7 @@ from ..config import TrainingConfig, load_config, save_config
 from ..data.datasets import make_loader
 from ..distributed import main_first
 from ..errors import InputError
-from ..metrics import binary_metrics
+from ..metrics import binary_metrics, require_both_classes
 from ..models import build_model
 from ..runs import (
     BEST_CHECKPOINT,
@@ -107,6 +107,8 @@ def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
     # the main process first: it may write the split files that the other processes then read
     datasets = main_first(accelerator, lambda: spec.build_datasets(
         config, tuple(dict.fromkeys(splits)), prepared))
+    if args.train:
+        require_both_classes(datasets["train"].labels, "train", _data_source(config))
     extra = spec.checkpoint_extra(config, datasets, prepared) if spec.checkpoint_extra else {}
     remote = prepared.allow_remote_code
 
@@ -179,6 +181,15 @@ def evaluate_model(model: nn.Module, dataset, config: TrainingConfig, run: Run, 
     run.write_evaluation(model_name, split, checkpoint, metrics, dataset.headers[result.indices],
                          result.labels, result.probabilities)
     return metrics
+
+
+def _data_source(config: TrainingConfig) -> str:
+    """Where a config's rows come from, for messages: the data folder or the feature files."""
+    for key in ("data_path", "features_path", "train_data"):
+        value = getattr(config, key, None)
+        if value:
+            return f"{key} {value}"
+    return "the configured data"
 
 
 def _load_run_config(spec: ModelSpec, args) -> TrainingConfig:
