@@ -36,6 +36,7 @@ from ..features.importance import IMPORTANCE_FILE as RUN_IMPORTANCE
 from ..features.importance import IMPORTANCE_PLOT as IMPORTANCE_FIGURE
 from ..interpret.attribute import BARS_FIGURE as TOP_TFS_FIGURE
 from ..interpret.attribute import ENRICHMENT_FILE as ENRICHMENT_CSV
+from ..interpret.attribute import INTRON_ENRICHMENT_FILE as ENRICHMENT_PER_INTRON_CSV
 from ..interpret.attribute import LOGO_FIGURES as LOGO_FILES
 from ..interpret.attribute import NSITES_FILE as NSITES_TXT
 from ..interpret.denovo import DENOVO_DIR  # <run>/<IG>/denovo/
@@ -59,9 +60,6 @@ from .seeds import SEEDS_TABLE_FILE as SEEDS_CSV
 
 # ---------------------------------------------------------------- file names the sections read
 # (each imported from the module that writes the file; the rest come with their steps)
-ENRICHMENT_PER_INTRON_CSV = "enrichment_per_intron.csv"  # beside enrichment.csv, same columns
-VARIANT_COLUMNS = ("chrom", "pos", "ref", "alt", "intron", "ref_p_ir", "alt_p_ir", "delta",
-                   "log_odds_delta")
 LOGO_FIGURES = ((LOGO_FILES["IR"], "IR"), (LOGO_FILES["non_IR"], "non-IR"))
 IMPORTANCE_CSV = str(Path(IMPORTANCE_FIGURE).with_suffix(".csv"))  # beside the figure
 REPORT_FILE = "report.html"
@@ -77,7 +75,8 @@ COMMANDS = {
                   "{results}/comparison/importance_top20.png",
     "attribute": "python Reproduce.py --only Attribute    # or: python Attribute.py -m "
                  "FSEI_RUN/best.pt -i -b",
-    "per_intron": "",
+    "per_intron": "python Attribute.py -m FSEI_RUN/best.pt -b -r IG    # rescans the saved "
+                  "windows; writes both tables",
     "seeds": "python Reproduce.py --config demo --seeds 3    # make demo SEEDS=3; or: python "
              "Compare.py --group RUN_SEED1 RUN_SEED2 ... --group ... --out {results}/comparison",
     "denovo": "python Reproduce.py --only Attribute    # or: python Attribute.py -m "
@@ -924,7 +923,9 @@ def enrichment_tables(frame: pd.DataFrame, path: Path, unit: str = "windows") ->
     """Two tables: motifs enriched in IR and in non-IR `unit`, most enriched first."""
     def hits(kind: str) -> Callable:
         def text(row) -> tuple[str, object]:
-            count, share = row.get(f"{kind}_hits"), row[f"{kind}_proportion"]
+            # enrichment.csv: ir_hits; enrichment_per_intron.csv: ir_introns_hit
+            count = row.get(f"{kind}_hits", row.get(f"{kind}_{unit}_hit"))
+            share = row[f"{kind}_proportion"]
             shown = fmt_percent(share)
             return (shown if _missing(count) else f"{fmt_int(count)} ({shown})"), share
         return text
@@ -936,7 +937,10 @@ def enrichment_tables(frame: pd.DataFrame, path: Path, unit: str = "windows") ->
             Col("non_ir_proportion", f"non-IR {unit} hit", numeric=True,
                 title=f"non-IR {unit} with a hit (share)", row_fmt=hits("non_ir")),
             Col("difference", "difference", fmt_signed, "IR minus non-IR proportion"),
-            Col("z", "z", lambda v: fmt_signed(v, 2)), Col("p_value", "p", fmt_p),
+            # per window a two-proportion z-test, per intron Fisher's exact test
+            (Col("odds_ratio", "odds ratio", lambda v: fmt_number(v, 2)) if "odds_ratio" in frame
+             else Col("z", "z", lambda v: fmt_signed(v, 2))),
+            Col("p_value", "p", fmt_p),
             Col("p_bh", "BH", fmt_p, "Benjamini-Hochberg adjusted p-value")]
 
     def significant(row) -> str:
