@@ -209,33 +209,29 @@ def intron_enrichment(hits: np.ndarray, is_ir: np.ndarray, introns: np.ndarray,
 
 def format_intron_table(table: pd.DataFrame, max_rows: int | None = None) -> str:
     """The per-intron table as aligned text (the body of `nsites_per_intron.txt`)."""
-    shown = table if max_rows is None else table.head(max_rows)
-    text = pd.DataFrame({
-        "rank": shown["rank"], "TF": shown["tf"], "motif": shown["matrix_id"],
-        "consensus": shown["consensus"],
-        "non-IR": shown["non_ir_introns_hit"], "IR": shown["ir_introns_hit"],
-        "non-IR %": (100 * shown["non_ir_proportion"]).map("{:.1f}".format),
-        "IR %": (100 * shown["ir_proportion"]).map("{:.1f}".format),
-        "diff prob": shown["difference"].map("{:+.3f}".format),
-        "odds ratio": shown["odds_ratio"].map("{:.2f}".format),
-        "p-value": shown["p_value"].map("{:.2e}".format),
-        "Bonferroni": shown["p_bonferroni"].map("{:.2e}".format),
-        "BH": shown["p_bh"].map("{:.2e}".format),
-    })
-    return text.to_string(index=False)
+    return _aligned(table, max_rows, ("non_ir_introns_hit", "ir_introns_hit"),
+                    ("odds ratio", table["odds_ratio"].map("{:.2f}".format)))
 
 
 def format_table(table: pd.DataFrame, max_rows: int | None = None) -> str:
     """The enrichment table as aligned text (the body of `nsites.txt`)."""
+    return _aligned(table, max_rows, ("non_ir_hits", "ir_hits"),
+                    ("z", table["z"].map("{:+.2f}".format)))
+
+
+def _aligned(table: pd.DataFrame, max_rows: int | None, hit_columns: tuple[str, str],
+             statistic: tuple[str, pd.Series]) -> str:
+    """A ranked table as aligned text: the counts of `hit_columns` (non-IR, IR) and the test's
+    `statistic` (name, formatted values) beside the shared columns."""
     shown = table if max_rows is None else table.head(max_rows)
     text = pd.DataFrame({
         "rank": shown["rank"], "TF": shown["tf"], "motif": shown["matrix_id"],
         "consensus": shown["consensus"],
-        "non-IR": shown["non_ir_hits"], "IR": shown["ir_hits"],
+        "non-IR": shown[hit_columns[0]], "IR": shown[hit_columns[1]],
         "non-IR %": (100 * shown["non_ir_proportion"]).map("{:.1f}".format),
         "IR %": (100 * shown["ir_proportion"]).map("{:.1f}".format),
         "diff prob": shown["difference"].map("{:+.3f}".format),
-        "z": shown["z"].map("{:+.2f}".format),
+        statistic[0]: statistic[1].loc[shown.index],
         "p-value": shown["p_value"].map("{:.2e}".format),
         "Bonferroni": shown["p_bonferroni"].map("{:.2e}".format),
         "BH": shown["p_bh"].map("{:.2e}".format),

@@ -44,7 +44,12 @@ from torch import nn
 
 from ..errors import InputError
 from ..runs import console_logger
-from .huggingface import HFSequenceClassifier, read_json_file, read_pretrained_weights
+from .huggingface import (
+    EncoderFreezing,
+    HFSequenceClassifier,
+    read_json_file,
+    read_pretrained_weights,
+)
 from .registry import register_model
 
 MODEL_NAME = "DNABERT2"
@@ -625,7 +630,7 @@ def load_snapshot_model(folder: str | Path, num_labels: int = 2
 
 
 @register_model(MODEL_NAME)
-class DNABERT2(nn.Module):
+class DNABERT2(EncoderFreezing, nn.Module):
     """DNABERT-2 with a two-class head, as the project trains and stores it ("DNABERT2").
 
     Parameters
@@ -695,14 +700,6 @@ class DNABERT2(nn.Module):
     def encoder_parameter_names(self) -> list[str]:
         """Names (in this module's state_dict) of the pretrained encoder's parameters."""
         return [f"model.{name}" for name in self.model.encoder_parameter_names()]
-
-    def set_frozen(self, frozen: bool) -> None:
-        """Freeze (or unfreeze) the encoder; recorded in `architecture` so that checkpoints,
-        `-m` and `--resume` rebuild the same set of trainable parameters."""
-        encoder = set(self.encoder_parameter_names()) if frozen else set()
-        for name, parameter in self.named_parameters():
-            parameter.requires_grad_(name not in encoder)
-        self.architecture["freeze_encoder"] = bool(frozen)
 
     def load_pretrained(self, state: Mapping[str, torch.Tensor], source: str) -> dict:
         """`load_pretrained_encoder` into this model's classifier (names as in the file)."""

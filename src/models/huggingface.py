@@ -243,8 +243,21 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 # Model
 
 
+class EncoderFreezing:
+    """`set_frozen` for a classifier module with `encoder_parameter_names()` (names in its
+    state_dict) and an `architecture` dict: what `-f` (train the head only) changes."""
+
+    def set_frozen(self, frozen: bool) -> None:
+        """Freeze (or unfreeze) the encoder; recorded in `architecture` so that checkpoints,
+        `-m` and `--resume` rebuild the same set of trainable parameters."""
+        encoder = set(self.encoder_parameter_names()) if frozen else set()
+        for name, parameter in self.named_parameters():
+            parameter.requires_grad_(name not in encoder)
+        self.architecture["freeze_encoder"] = bool(frozen)
+
+
 @register_model(MODEL_NAME)
-class HFSequenceClassifier(nn.Module):
+class HFSequenceClassifier(EncoderFreezing, nn.Module):
     """A Hugging Face sequence-classification model with two classes, built from its config.
 
     Parameters
@@ -317,14 +330,6 @@ class HFSequenceClassifier(nn.Module):
             return None
         return [f"model.{prefix}.{name}" for name, _ in base.named_parameters()
                 if name.split(".")[0] not in HEAD_MODULES]
-
-    def set_frozen(self, frozen: bool) -> None:
-        """Freeze (or unfreeze) the encoder; recorded in `architecture` so that checkpoints,
-        `-m` and `--resume` rebuild the same set of trainable parameters."""
-        encoder = set(self.encoder_parameter_names()) if frozen else set()
-        for name, parameter in self.named_parameters():
-            parameter.requires_grad_(name not in encoder)
-        self.architecture["freeze_encoder"] = bool(frozen)
 
     def load_pretrained_weights(self, state: dict[str, torch.Tensor], source: str) -> dict:
         """Load a pretrained state dict into the Hugging Face model by name.
