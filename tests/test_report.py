@@ -27,10 +27,12 @@ import pytest
 import Report
 from src.errors import InputError
 from src.report import html as report_html
+from src.report import page as report_page
+from src.report import sections as report_sections
 from src.report import record as rec
 from src.report.browser import find_chromium, inspect_page
 
-SECTION_KEYS = [s.key for s in report_html.SECTIONS]
+SECTION_KEYS = [s.key for s in report_sections.SECTIONS]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -376,7 +378,7 @@ def test_motif_tables_split_by_class_and_collapsed(full_results, full_page):
         bold = ["significant" in r["class"] for r in body]
         assert bold == (rows["p_bh"] < 0.05).tolist()
         hidden = ["extra" in r["class"] for r in body]
-        show = report_html.TOP_ROWS
+        show = report_page.TOP_ROWS
         if len(body) > show + 2:
             assert hidden == [i >= show for i in range(len(body))]
             assert "collapsed" in table["attrs"]["class"]
@@ -467,24 +469,24 @@ def test_embed_png_downscales_large_figures(tmp_path):
     from PIL import Image
 
     path = png(tmp_path / "wide.png", 20, 6, 200)  # 4000 x 1200 pixels
-    figure = report_html.embed_png(path, "wide")
+    figure = report_page.embed_png(path, "wide")
     image = Image.open(io.BytesIO(base64.b64decode(figure.src.split(",", 1)[1])))
-    assert image.size == (report_html.MAX_IMAGE_WIDTH, 540)
+    assert image.size == (report_page.MAX_IMAGE_WIDTH, 540)
     # drawn 20 in wide: 1920 CSS pixels, capped at the pixels kept (the page caps it again)
-    assert figure.width == report_html.MAX_IMAGE_WIDTH
-    assert len(base64.b64decode(figure.src.split(",", 1)[1])) <= report_html.MAX_IMAGE_BYTES
+    assert figure.width == report_page.MAX_IMAGE_WIDTH
+    assert len(base64.b64decode(figure.src.split(",", 1)[1])) <= report_page.MAX_IMAGE_BYTES
     with pytest.raises(InputError, match="not a readable image"):
         (tmp_path / "bad.png").write_text("x")
-        report_html.embed_png(tmp_path / "bad.png")
+        report_page.embed_png(tmp_path / "bad.png")
 
 
 def test_formatters():
-    assert report_html.fmt_p(0.0123) == "0.012" and report_html.fmt_p(1.2e-7) == "1.2e-07"
-    assert report_html.fmt_p(float("nan")) == "–"
-    assert report_html.fmt_seconds(5) == "5.0 s" and report_html.fmt_seconds(150) == "2.5 min"
-    assert report_html.fmt_seconds(9000) == "2.5 h"
-    assert report_html.fmt_percent(0.1234) == "12.3%"
-    assert report_html.fmt_bytes(2048) == "2.0 KB"
+    assert report_page.fmt_p(0.0123) == "0.012" and report_page.fmt_p(1.2e-7) == "1.2e-07"
+    assert report_page.fmt_p(float("nan")) == "–"
+    assert report_page.fmt_seconds(5) == "5.0 s" and report_page.fmt_seconds(150) == "2.5 min"
+    assert report_page.fmt_seconds(9000) == "2.5 h"
+    assert report_page.fmt_percent(0.1234) == "12.3%"
+    assert report_page.fmt_bytes(2048) == "2.0 KB"
 
 
 # ------------------------------------------------------------------------------ the record
@@ -646,7 +648,7 @@ def test_report_in_a_real_browser(full_page, tmp_path):
     check = inspect_page(out, screenshot=shot, executable=CHROMIUM, script=CLICKS)
     assert [s["id"] for s in check.sections] == SECTION_KEYS
     headings = [s["heading"] for s in check.sections]
-    assert headings == [f"{i} {s.title}" for i, s in enumerate(report_html.SECTIONS, 1)]
+    assert headings == [f"{i} {s.title}" for i, s in enumerate(report_sections.SECTIONS, 1)]
     assert all(s["visible"] for s in check.sections)
     assert check.images and all(i["decoded"] and i["natural_width"] > 0 for i in check.images)
     assert len(check.images) == html.count("<img ")
@@ -655,7 +657,7 @@ def test_report_in_a_real_browser(full_page, tmp_path):
     assert clicks["ascending"] == ["Basset", "LR (TF)", "FSei"]
     assert clicks["descending"] == ["FSei", "LR (TF)", "Basset"]
     assert clicks["sort"] == "descending"
-    assert clicks["before"] == report_html.TOP_ROWS < clicks["total"] == clicks["after"]
+    assert clicks["before"] == report_page.TOP_ROWS < clicks["total"] == clicks["after"]
     from PIL import Image
 
     with Image.open(shot) as image:

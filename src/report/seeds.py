@@ -565,7 +565,8 @@ def seeds_markdown(table: pd.DataFrame, tests: pd.DataFrame) -> str:
 
 
 def compare_seed_groups(groups, out: str | Path, labels=None, reference: str | None = None,
-                        n_bootstrap: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                        n_bootstrap: int = 2000, seed: int = 0
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Compare models run with several seeds; write the four files of this module into `out`.
 
     Parameters
