@@ -18,8 +18,8 @@ from . import dnabert2 as demo_dnabert2
 from . import genome as demo_genome
 from . import sei as demo_sei
 
-# The model Predict.py runs on the demo genome: its motif-breaking variants come out with the
-# largest negative deltas with the demo's ConvNet (docs/demo.md has the table).
+# The model Predict.py runs on the demo genome: a sequence model, so that --explain draws per-base
+# attributions of the strongest variants (docs/demo.md has its table and the other models' ranks).
 PREDICT_MODEL = "ConvNet"
 PREDICT_EXPLAIN = 3  # attribution figures of the strongest variant effects
 GENOME_FOLDER = "genome"  # inside the demo data folder
