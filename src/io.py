@@ -35,6 +35,14 @@ def read_text(path: str | Path, what: str = "the file") -> str:
                          f"{what} must be a plain text file (save it as UTF-8 text)") from None
 
 
+def require_files(paths, fix: str) -> None:
+    """An `InputError` naming every one of `paths` that is not a file, then `fix` (which starts
+    with its own punctuation: ": run ...")."""
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        raise InputError(f"{', '.join(missing)} not found{fix}")
+
+
 def temporary_file_beside(path: Path) -> tuple[int, str]:
     """A new hidden temporary file in `path`'s folder (for write-then-rename), with the
     permissions an ordinary new file gets (mkstemp alone makes it private to the owner)."""

@@ -32,6 +32,22 @@ PLANTED_MOTIFS_FILE = "planted_motifs.meme"
 PLANTED_SITES_FILE = "planted_sites.csv"
 
 
+def planted_motifs(motifs: dict | None = None) -> dict:
+    """The motifs the demo plants, by matrix id: from `motifs` (id -> Motif) or JASPAR 2024.
+
+    Raises
+    ------
+    InputError
+        One of IR_MOTIFS / NON_IR_MOTIFS is not among them.
+    """
+    if motifs is None:
+        motifs = {m.matrix_id: m for m in load_jaspar("JASPAR2024")}
+    missing = [i for i in IR_MOTIFS + NON_IR_MOTIFS if i not in motifs]
+    if missing:
+        raise InputError(f"motif(s) {', '.join(missing)} not in the motif database")
+    return motifs
+
+
 @dataclass
 class DemoSettings:
     n_sequences: int = 3000
@@ -58,11 +74,7 @@ def generate_demo(out_dir: str | Path, settings: DemoSettings = DemoSettings(),
     if not 0 < settings.positive_fraction < 1:
         raise InputError(f"--positive-fraction {settings.positive_fraction}: use a fraction "
                          f"between 0 and 1 (exclusive), e.g. 0.22; both classes are needed")
-    if motifs is None:
-        motifs = {m.matrix_id: m for m in load_jaspar("JASPAR2024")}
-    missing = [i for i in IR_MOTIFS + NON_IR_MOTIFS if i not in motifs]
-    if missing:
-        raise InputError(f"motif(s) {', '.join(missing)} not in the motif database")
+    motifs = planted_motifs(motifs)
     widest = max(motifs[i].width for i in IR_MOTIFS + NON_IR_MOTIFS)
     if settings.length < widest:
         raise InputError(f"--length {settings.length}: the planted motifs need sequences of at "

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .data import BACKGROUND, IR_MOTIFS, NON_IR_MOTIFS
+from .data import BACKGROUND, IR_MOTIFS, NON_IR_MOTIFS, planted_motifs
 
 LETTERS = np.frombuffer(b"ACGT", dtype="S1")
 GENOME_FASTA = "genome.fa"
@@ -121,13 +121,7 @@ def generate_demo_genome(out_dir: str | Path, settings: DemoGenomeSettings = Dem
     if existing and not force:
         raise InputError(f"{', '.join(existing)} already exist(s): choose another folder or "
                          f"pass --force to replace the demo genome")
-    if motifs is None:
-        from ..interpret.motifs import load_jaspar
-
-        motifs = {m.matrix_id: m for m in load_jaspar("JASPAR2024")}
-    missing = [i for i in IR_MOTIFS + NON_IR_MOTIFS if i not in motifs]
-    if missing:
-        raise InputError(f"motif(s) {', '.join(missing)} not in the motif database")
+    motifs = planted_motifs(motifs)
     s = settings
     rng = np.random.default_rng(s.seed)
     chroms = {f"chr{i + 1}": rng.choice(4, size=s.chromosome_length, p=BACKGROUND).astype(np.int8)

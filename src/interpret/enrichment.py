@@ -71,7 +71,6 @@ def motif_enrichment(hits: np.ndarray, is_ir: np.ndarray, matrix_ids: Sequence[s
     """
     hits = np.asarray(hits, dtype=bool)
     is_ir = np.asarray(is_ir, dtype=bool)
-    n_motifs = hits.shape[1]
     if hits.shape[0] != len(is_ir):
         raise ValueError(f"hits has {hits.shape[0]} windows but is_ir {len(is_ir)}")
     n_ir, n_non = int(is_ir.sum()), int((~is_ir).sum())
@@ -81,21 +80,30 @@ def motif_enrichment(hits: np.ndarray, is_ir: np.ndarray, matrix_ids: Sequence[s
     z = np.array([t[0] for t in tests])
     p = np.array([t[1] for t in tests])
     bonferroni, bh = adjust_p_values(p, (ir_hits + non_hits) > 0)
-    ir_prop, non_prop = ir_hits / n_ir, non_hits / n_non
+    counts = {"ir_hits": ir_hits, "non_ir_hits": non_hits, "ir_windows": n_ir,
+              "non_ir_windows": n_non}
+    return _ranked(names, matrix_ids, consensus, widths, counts, ir_hits / n_ir,
+                   non_hits / n_non, {"z": z}, p, bonferroni, bh, TABLE_COLUMNS)
+
+
+def _ranked(names, matrix_ids, consensus, widths, counts: dict, ir_prop, non_prop,
+            statistic: dict, p, bonferroni, bh, columns: Sequence[str]) -> pd.DataFrame:
+    """One row per motif with its `counts`, proportions, difference, test `statistic` and
+    p-values, ranked by the difference (IR - non-IR, largest first; ties by p-value)."""
+    n_motifs = len(p)
     difference = ir_prop - non_prop
     table = pd.DataFrame({
         "tf": list(names), "matrix_id": list(matrix_ids),
         "consensus": list(consensus) if consensus is not None else [""] * n_motifs,
         "width": list(widths) if widths is not None else [0] * n_motifs,
-        "ir_hits": ir_hits, "non_ir_hits": non_hits,
-        "ir_windows": n_ir, "non_ir_windows": n_non,
+        **counts,
         "ir_proportion": ir_prop, "non_ir_proportion": non_prop, "difference": difference,
-        "z": z, "p_value": p, "p_bonferroni": bonferroni, "p_bh": bh,
+        **statistic, "p_value": p, "p_bonferroni": bonferroni, "p_bh": bh,
         "enriched_in": np.where(difference > 0, "IR", np.where(difference < 0, "non-IR", "-")),
     })
     table = table.sort_values(["difference", "p_value"], ascending=[False, True], kind="stable")
     table.insert(0, "rank", np.arange(1, n_motifs + 1))
-    return table.reset_index(drop=True)[list(TABLE_COLUMNS)]
+    return table.reset_index(drop=True)[list(columns)]
 
 
 def adjust_p_values(p: np.ndarray, tested: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -190,21 +198,10 @@ def intron_enrichment(hits: np.ndarray, is_ir: np.ndarray, introns: np.ndarray,
     bonferroni, bh = adjust_p_values(p, (ir_hits + non_hits) > 0)
     ir_prop = ir_hits / n_ir if n_ir else np.full(len(ir_hits), np.nan)
     non_prop = non_hits / n_non if n_non else np.full(len(ir_hits), np.nan)
-    difference = ir_prop - non_prop
-    k_motifs = len(ir_hits)
-    table = pd.DataFrame({
-        "tf": list(names), "matrix_id": list(matrix_ids),
-        "consensus": list(consensus) if consensus is not None else [""] * k_motifs,
-        "width": list(widths) if widths is not None else [0] * k_motifs,
-        "ir_introns_hit": ir_hits, "non_ir_introns_hit": non_hits,
-        "ir_introns": n_ir, "non_ir_introns": n_non,
-        "ir_proportion": ir_prop, "non_ir_proportion": non_prop, "difference": difference,
-        "odds_ratio": odds, "p_value": p, "p_bonferroni": bonferroni, "p_bh": bh,
-        "enriched_in": np.where(difference > 0, "IR", np.where(difference < 0, "non-IR", "-")),
-    })
-    table = table.sort_values(["difference", "p_value"], ascending=[False, True], kind="stable")
-    table.insert(0, "rank", np.arange(1, k_motifs + 1))
-    return table.reset_index(drop=True)[list(INTRON_COLUMNS)]
+    counts = {"ir_introns_hit": ir_hits, "non_ir_introns_hit": non_hits, "ir_introns": n_ir,
+              "non_ir_introns": n_non}
+    return _ranked(names, matrix_ids, consensus, widths, counts, ir_prop, non_prop,
+                   {"odds_ratio": odds}, p, bonferroni, bh, INTRON_COLUMNS)
 
 
 def format_intron_table(table: pd.DataFrame, max_rows: int | None = None) -> str:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, require_files
 
 MAPS_TABLE = "maps.csv"
 MAPS_CODES = "maps_codes.npy"
@@ -203,10 +203,8 @@ def load_attribution_maps(folder: str | Path, mmap: bool = True) -> AttributionM
             f"hypothetical contributions, and a token model's IG lives on its token embeddings; "
             f"run -s on a one-hot model (FSei, ConvNet, Basset)")
     paths = [folder / MAPS_TABLE, folder / MAPS_CODES, folder / MAPS_ATTRIBUTIONS]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise InputError(f"{', '.join(missing)} not found (the maps in {folder} are incomplete): "
-                         f"rerun Attribute.py -i --force with the same -m and -r")
+    require_files(paths, f" (the maps in {folder} are incomplete): rerun Attribute.py -i "
+                         f"--force with the same -m and -r")
     try:
         table = pd.read_csv(paths[0], dtype={"header": str, "split": str}, keep_default_na=False)
         codes = np.load(paths[1], mmap_mode="r" if mmap else None, allow_pickle=False)

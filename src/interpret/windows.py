@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..data.encoding import LETTERS
 from ..errors import InputError
-from ..io import atomic_write, atomic_write_text
+from ..io import atomic_write, atomic_write_text, require_files
 
 CLASS_NAMES = {0: "non-IR", 1: "IR"}
 WINDOWS_FILE = "windows.csv"
@@ -209,10 +209,8 @@ def save_windows(folder: Path, windows: Windows) -> None:
 def load_windows(folder: Path) -> Windows:
     """Read what `save_windows` wrote; a missing or inconsistent file is an `InputError`."""
     paths = [folder / WINDOWS_FILE, folder / ATTRIBUTIONS_FILE, folder / SUMMARY_FILE]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise InputError(f"{', '.join(missing)} not found: run Attribute.py with -i first (it "
-                         f"computes the hot-spot windows that -b scans), with the same -m and -r")
+    require_files(paths, ": run Attribute.py with -i first (it computes the hot-spot windows "
+                         "that -b scans), with the same -m and -r")
     try:
         table = pd.read_csv(paths[0], dtype={"header": str, "sequence": str, "class": str,
                                              "split": str}, keep_default_na=False)
