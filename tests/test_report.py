@@ -28,8 +28,8 @@ import Report
 from src.errors import InputError
 from src.report import html as report_html
 from src.report import page as report_page
-from src.report import sections as report_sections
 from src.report import record as rec
+from src.report import sections as report_sections
 from src.report.browser import find_chromium, inspect_page
 
 SECTION_KEYS = [s.key for s in report_sections.SECTIONS]
