@@ -264,6 +264,28 @@ def test_auto_steps_and_the_steps_that_fix_a_large_error():
                    0.05).fraction_above <= 0.05
 
 
+def test_the_step_search_uses_the_models_own_integrated_gradients():
+    """A token model passes its IG function: auto_steps and steps_to_fix integrate with it."""
+    from src.interpret.convergence import STEP_LADDER, auto_steps, steps_to_fix
+    from src.interpret.gradients import attribute_sequences
+
+    model, codes, targets = steep_data(8, 30, seed=2)
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args[4])  # the step count
+        return attribute_sequences(*args, **kwargs)
+
+    device = torch.device("cpu")
+    chosen, probes = auto_steps(model, codes, targets, device, "gausslegendre", 4096, 0.05, 0.2,
+                                log=lambda _: None, attribute=counting)
+    assert calls == [p.steps for p in probes] and chosen == calls[-1]
+    calls.clear()
+    steps_to_fix(model, codes, targets, np.ones(len(codes)), STEP_LADDER[-2], device,
+                 "gausslegendre", 4096, 0.05, 0.05, attribute=counting)
+    assert calls == [STEP_LADDER[-1]]
+
+
 def test_too_few_steps_are_named_in_the_log():
     model, codes, labels = steep_data(24, 30, seed=1)
     assert 0 < labels.sum() < len(labels)
