@@ -37,9 +37,10 @@ browser: venv
 test: venv browser
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
-# The quick loop while editing: the suite without the tests marked slow or distributed.
+# The quick loop while editing: the suite without the tests marked slow or distributed, spread
+# over up to 4 processes (pytest-xdist).
 test-fast: venv
-	$(PY) -m pytest -q -m "not slow and not distributed" tests
+	$(PY) -m pytest -q -n auto --maxprocesses 4 -m "not slow and not distributed" tests
 
 demo-data: venv $(DEMO_DATA)
 
