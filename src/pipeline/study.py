@@ -86,6 +86,14 @@ class Pipeline:
     configs: dict = field(default_factory=dict)
 
 
+# Every JSON of a study config folder (json/, json/improved/, json/demo/), by file stem
+LR_CONFIG_FILES = {"ALL": "LR", "TF": "LR_TF", "HM": "LR_HM"}  # LR's feature set -> file stem
+CONFIG_FILES = {"FSei": FSeiConfig, "Preprocess": PreprocessConfig, "Basset": BassetConfig,
+                "ConvNet": ConvNetConfig, "DNABert2": DNABert2Config,
+                "DNABert2_original": DNABert2Config, "LGBM": LGBMConfig,
+                "Attribute": AttributeConfig, **{name: LRConfig for name in LR_CONFIG_FILES.values()}}
+
+
 def load_study_configs(json_dir: str | Path) -> dict:
     """Every config the study uses, by step name (the LR configs as "LR ALL", "LR TF", "LR HM").
 
@@ -95,12 +103,9 @@ def load_study_configs(json_dir: str | Path) -> dict:
         A config is missing or invalid, or an LR config names another feature set than its file.
     """
     j = Path(json_dir)
-    configs = {name: load_config(j / f"{name}.json", cls) for name, cls in (
-        ("FSei", FSeiConfig), ("Preprocess", PreprocessConfig), ("Basset", BassetConfig),
-        ("ConvNet", ConvNetConfig), ("DNABert2", DNABert2Config),
-        ("DNABert2_original", DNABert2Config), ("LGBM", LGBMConfig),
-        ("Attribute", AttributeConfig))}
-    for fset, name in (("ALL", "LR"), ("TF", "LR_TF"), ("HM", "LR_HM")):
+    configs = {name: load_config(j / f"{name}.json", cls) for name, cls in CONFIG_FILES.items()
+               if cls is not LRConfig}
+    for fset, name in LR_CONFIG_FILES.items():
         config = load_config(j / f"{name}.json", LRConfig)
         if config.feature_set != fset:
             raise InputError(f"{j / f'{name}.json'}: feature_set is {config.feature_set!r}; this "
@@ -124,7 +129,7 @@ def study_steps(json_dir: str | Path = "json", made_by: MadeBy | None = None,
     cfg = load_study_configs(j)
     fsei, pre, dnabert, lgbm = cfg["FSei"], cfg["Preprocess"], cfg["DNABert2"], cfg["LGBM"]
     lr_cfg = {fset: cfg[f"LR {fset}"] for fset in ("ALL", "TF", "HM")}
-    lr_json = {"ALL": j / "LR.json", "TF": j / "LR_TF.json", "HM": j / "LR_HM.json"}
+    lr_json = {fset: j / f"{name}.json" for fset, name in LR_CONFIG_FILES.items()}
     out = (Path(out) if out is not None
            else Path(fsei.results_path).parent / comparison.COMPARISON_DIR)
 
