@@ -139,3 +139,14 @@ def augment_rows(table: SequenceTable, rows: np.ndarray, use_reverse_complement:
         source_rows=all_rows,
         is_reverse_complement=np.arange(len(all_rows)) >= len(rows),
     )
+
+
+def sequence_keys(headers) -> np.ndarray:
+    """The sequence (intron) of each row: its header, without the reverse-complement suffix
+    `RC_SUFFIX` when the header without it is also among `headers` (so an original header that
+    happens to end in "_r" stays itself). Returns (N,) object array."""
+    headers = [str(h) for h in headers]
+    present = set(headers)
+    cut = len(RC_SUFFIX)
+    return np.array([h[:-cut] if h.endswith(RC_SUFFIX) and h[:-cut] in present else h
+                     for h in headers], dtype=object)

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..data.splits import sequence_keys
 from ..errors import InputError
 from ..io import atomic_write_text
 from ..runs import console_logger
@@ -582,10 +583,7 @@ def strand_means_of_predictions(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from ..runs import read_predictions
 
     frame = read_predictions(path)
-    header = frame["header"].astype(str)
-    is_rc = header.str.endswith("_r") & header.str[:-2].isin(set(header))
-    base = header.where(~is_rc, header.str[:-2])
-    grouped = frame.assign(intron=base).groupby("intron", sort=False)
+    grouped = frame.assign(intron=sequence_keys(frame["header"])).groupby("intron", sort=False)
     return (grouped["label"].first().to_numpy(dtype=np.int64),
             grouped["probability"].mean().to_numpy())
 

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.splits import RC_SUFFIX
+from ..data.splits import sequence_keys as intron_keys  # the intron of each row
 from ..errors import InputError
 from ..io import atomic_write_text
 from ..metrics import METRIC_NAMES, binary_metrics
@@ -229,15 +229,6 @@ def holm(p_values) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ the test split
-
-def intron_keys(headers) -> np.ndarray:
-    """The intron of each row: its header, without the reverse-complement suffix "_r" when the
-    header without it is also in the split (so an original header ending in "_r" stays itself)."""
-    headers = [str(h) for h in headers]
-    present = set(headers)
-    return np.array([h[: -len(RC_SUFFIX)] if h.endswith(RC_SUFFIX) and h[: -len(RC_SUFFIX)]
-                     in present else h for h in headers], dtype=object)
-
 
 @dataclass
 class SeedGroup:

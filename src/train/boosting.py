@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ..config import LGBM_SEARCH_SPACE as SEARCH_SPACE
 from ..config import LGBMConfig, save_config
-from ..data.splits import RC_SUFFIX
+from ..data.splits import sequence_keys
 from ..errors import InputError
 from ..features.files import load_feature_splits
 from ..features.importance import importance_table, write_importance_table
@@ -143,11 +143,7 @@ def sequence_groups(headers) -> np.ndarray:
     -------
     np.ndarray (N,) int64, equal for rows of one sequence
     """
-    headers = np.asarray(headers, dtype=object)
-    present = set(headers.tolist())
-    base = [h[:-len(RC_SUFFIX)] if h.endswith(RC_SUFFIX) and h[:-len(RC_SUFFIX)] in present
-            else h for h in headers.tolist()]
-    _, groups = np.unique(np.asarray(base, dtype=object), return_inverse=True)
+    _, groups = np.unique(sequence_keys(headers), return_inverse=True)
     return groups.astype(np.int64)
 
 
