@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from ..config import PreprocessConfig, config_to_dict
 from ..data.encoding import codes_to_one_hot, encode_codes, reverse_complement_codes
-from ..data.sequences import DATA_FILE, read_sequence_table
+from ..data.sequences import DATA_FILE, check_sequences, read_sequence_table
 from ..data.splits import SPLITS, SplitRows, augment_rows, load_split_indices
 from ..device import bf16_autocast, choose_device
 from ..distributed import broadcast, main_first, on_main, process_state, together
@@ -268,9 +268,7 @@ def prepare(config: PreprocessConfig, n_outputs: int) -> PreparedData:
     data_dir = Path(config.data_path)
     targets = read_target_names(config.target_names, n_outputs=n_outputs)
     table = read_sequence_table(data_dir / DATA_FILE)
-    for start in range(0, len(table), 20_000):  # every sequence checked now, not mid-split
-        encode_codes(table.sequences[start:start + 20_000], config.sequence_length,
-                     source=str(table.path), describe_row=lambda r, s=start: table.describe_row(s + r))
+    check_sequences(table, config.sequence_length)  # every sequence checked now, not mid-split
     # last: may write new split files, which only a run whose other inputs are good should do
     indices = load_split_indices(data_dir, len(table), seed=config.seed)
     splits = {split: augment_rows(table, indices[split], config.use_reverse_complement,

@@ -169,9 +169,7 @@ class DNABert2ModelConfig:
         return asdict(self)
 
 
-def read_json(path: str | Path, what: str = "model config") -> dict:
-    """A JSON object from a snapshot's file; a missing or broken file is an `InputError`."""
-    return read_json_file(path, what)
+read_json = read_json_file  # a snapshot's JSON file; missing or broken: an InputError
 
 
 def is_dnabert2_config(config: Mapping) -> bool:
@@ -510,11 +508,6 @@ class DNABert2ForSequenceClassification(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.apply(lambda module: _init_weights(module, config.initializer_range))
-
-    @property
-    def architecture(self) -> dict:
-        """Keyword arguments that rebuild this model: {"config": {...}}."""
-        return {"config": self.config.to_dict()}
 
     def encode(self, input_ids: torch.Tensor | None = None,
                attention_mask: torch.Tensor | None = None,

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..io import safe_torch_load, temporary_file_beside
+from ..io import atomic_write, safe_torch_load
 from ..runs import console_logger
 from .registry import register_model
 
@@ -400,10 +400,7 @@ def _materialise_code(files: dict[str, str]) -> Path:
         target = folder / name
         if target.is_file() and target.read_text(encoding="utf-8") == text:
             continue
-        handle, tmp = temporary_file_beside(target)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, target)
+        atomic_write(target, lambda tmp, text=text: Path(tmp).write_text(text, encoding="utf-8"))
     return folder
 
 

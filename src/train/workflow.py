@@ -95,10 +95,11 @@ class ModelSpec:
 
 def run_model_script(spec: ModelSpec, args: argparse.Namespace) -> Path:
     """Carry out the flags of a model script; returns the run folder."""
-    config = _load_run_config(spec, args)
+    config, checkpoint_payload = _load_run_config(spec, args)
     if spec.check_args:
         spec.check_args(config, args)
-    checkpoint_payload = _read_run_checkpoint(spec, args)
+    if checkpoint_payload is None:  # -m (--resume's last.pt was read with its config)
+        checkpoint_payload = _read_run_checkpoint(spec, args)
     prepared = (spec.prepare(config, args, checkpoint_payload) if spec.prepare else Prepared())
     accelerator = make_accelerator(config)
     # a new model's initial weights are reproducible from the config's seed
@@ -192,11 +193,12 @@ def _data_source(config: TrainingConfig) -> str:
     return "the configured data"
 
 
-def _load_run_config(spec: ModelSpec, args) -> TrainingConfig:
+def _load_run_config(spec: ModelSpec, args) -> tuple[TrainingConfig, dict | None]:
     """The JSON config, or with --resume the run's own config.json (after its last.pt is
-    checked: a run of another model gets "use <Model>.py", not config errors)."""
+    checked: a run of another model gets "use <Model>.py", not config errors); and with
+    --resume that last.pt's dict (None otherwise), so that it is read once."""
     if not args.resume:
-        return load_config(args.json, spec.config_class)
+        return load_config(args.json, spec.config_class), None
     folder = Path(args.resume)
     if not (folder / CONFIG_FILE).is_file():
         raise InputError(f"{folder} is not a run folder (no config.json): pass the folder that "
@@ -204,8 +206,8 @@ def _load_run_config(spec: ModelSpec, args) -> TrainingConfig:
     if not (folder / LAST_CHECKPOINT).is_file():
         raise InputError(f"{folder} has no last.pt: the run ended before its first epoch "
                          f"finished; start it again with -n")
-    _read_run_checkpoint(spec, args)
-    return load_config(folder / CONFIG_FILE, spec.config_class)
+    payload = _read_run_checkpoint(spec, args)
+    return load_config(folder / CONFIG_FILE, spec.config_class), payload
 
 
 def _read_run_checkpoint(spec: ModelSpec, args) -> dict | None:
