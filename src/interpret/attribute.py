@@ -47,7 +47,7 @@ from ..data.encoding import (
     encode_codes,
     reverse_complement_codes,
 )
-from ..data.sequences import DATA_FILE, read_sequence_table
+from ..data.sequences import DATA_FILE, SequenceTable, read_sequence_table
 from ..data.splits import RC_SUFFIX, SPLITS, augment_rows, load_split_indices
 from ..device import choose_device
 from ..errors import InputError
@@ -141,10 +141,13 @@ def data_config_from_checkpoint(checkpoint: dict, path: str | Path,
     return SimpleNamespace(**settings)
 
 
-def load_attribution_data(data_config, splits=("valid", "test")) -> AttributionData:
-    """Valid + test sequences of the model's data, encoded as the model saw them."""
+def load_attribution_data(data_config, splits=("valid", "test"),
+                          table: SequenceTable | None = None) -> AttributionData:
+    """Valid + test sequences of the model's data, encoded as the model saw them (`table`: its
+    final_data.csv when the caller has read it already)."""
     data_dir = Path(data_config.data_path)
-    table = read_sequence_table(data_dir / DATA_FILE)
+    if table is None:
+        table = read_sequence_table(data_dir / DATA_FILE)
     indices = load_split_indices(data_dir, len(table), seed=data_config.seed)
     parts = []
     for split in splits:
@@ -242,12 +245,11 @@ def compute_windows(model: nn.Module, data: AttributionData, config: AttributeCo
     start_time = time.perf_counter()
     result = attribute(model, codes, targets, device, steps, config.ig_method,
                        config.batch_size, progress)
+    scores = position_scores(result.attributions, config.hot_spot_rule)
     spans, matrices, sequences = cut_windows(result.attributions, codes, data.starts[order],
                                              data.ends[order], config.ig_threshold,
-                                             config.window, config.hot_spot_rule,
-                                             config.window_placement)
-    table = window_table(data, order, spans, sequences, result, probabilities,
-                         config.hot_spot_rule)
+                                             config.window, scores, config.window_placement)
+    table = window_table(data, order, spans, sequences, result, probabilities, scores)
     for label, name in CLASS_NAMES.items():
         of_class = table[table["label"] == label]
         counts[name]["with_hot_spots"] = int(of_class["header"].nunique())
@@ -290,10 +292,9 @@ def compute_windows(model: nn.Module, data: AttributionData, config: AttributeCo
 
 
 def window_table(data: AttributionData, order: np.ndarray, spans, sequences, result,
-                 probabilities: np.ndarray, rule: str = "max_base") -> pd.DataFrame:
-    """One row per window (`WINDOW_COLUMNS`); positions relative to the real sequence; scores
-    by the hot-spot `rule` (`src.interpret.windows.position_scores`)."""
-    scores = position_scores(result.attributions, rule)
+                 probabilities: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """One row per window (`WINDOW_COLUMNS`); positions relative to the real sequence; `scores`
+    (N, L) per position by the hot-spot rule (`src.interpret.windows.position_scores`)."""
     rows = []
     for (i, lo, hi, peak), sequence in zip(spans, sequences):
         row = int(order[i])

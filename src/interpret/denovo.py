@@ -97,6 +97,7 @@ from ..data.encoding import CODE_TO_ONE_HOT
 from ..errors import InputError
 from ..io import atomic_write_text
 from .maps import MAPS_COLUMNS, AttributionMaps
+from .scanning import consensus
 
 NUMBA_CACHE_ENV = "NUMBA_CACHE_DIR"
 BASES = "ACGT"
@@ -332,14 +333,6 @@ class Pattern:
         return consensus(self.trimmed_ppm)
 
 
-def consensus(ppm: np.ndarray) -> str:
-    """Most frequent base per column; lower case where it has less than half of the column."""
-    ppm = np.asarray(ppm, dtype=float)
-    best = ppm.argmax(axis=0)
-    strong = ppm.max(axis=0) >= 0.5
-    return "".join(BASES[k] if s else BASES[k].lower() for k, s in zip(best, strong))
-
-
 def trim_span(cwm: np.ndarray, threshold: float = 0.3) -> tuple[int, int]:
     """The core of a pattern: the first to the last column whose summed |contribution| reaches
     `threshold` x the largest (modisco-lite's rule for TOMTOM queries).
@@ -440,17 +433,14 @@ def run_modisco(one_hot: np.ndarray, hypothetical: np.ndarray, group: str,
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg q-values of one family of p-values (any shape, NaN-free)."""
+    from statsmodels.stats.multitest import (
+        multipletests,  # as enrichment.adjust_p_values
+    )
+
     p = np.asarray(p_values, dtype=np.float64)
-    flat = p.ravel()
-    n = flat.size
-    if n == 0:
+    if p.size == 0:
         return p.copy()
-    order = np.argsort(flat, kind="stable")
-    ranked = flat[order] * n / np.arange(1, n + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    q = np.empty(n)
-    q[order] = np.minimum(ranked, 1.0)
-    return q.reshape(p.shape)
+    return multipletests(p.ravel(), method="fdr_bh")[1].reshape(p.shape)
 
 
 MIN_DATABASE = 50  # motifs TOMTOM's p-values need at the least

@@ -181,12 +181,13 @@ def intron_enrichment(hits: np.ndarray, is_ir: np.ndarray, introns: np.ndarray,
     from scipy.stats import fisher_exact
 
     is_ir = np.asarray(is_ir, dtype=bool)
-    names_i, collapsed = hits_per_intron(hits, introns)
-    _, intron_ir = hits_per_intron(is_ir[:, None], introns)
-    _, intron_non = hits_per_intron(~is_ir[:, None], introns)
+    hits = np.asarray(hits, dtype=bool)
+    # one pass: the motif hits and the windows' classes, each collapsed to introns
+    _, collapsed = hits_per_intron(np.column_stack([hits, is_ir, ~is_ir]), introns)
+    collapsed, intron_ir, intron_non = collapsed[:, :-2], collapsed[:, -2], collapsed[:, -1]
     if (intron_ir & intron_non).any():
         raise ValueError("an intron has windows of both classes")
-    intron_is_ir = intron_ir[:, 0]
+    intron_is_ir = intron_ir
     n_ir, n_non = int(intron_is_ir.sum()), int((~intron_is_ir).sum())
     ir_hits = collapsed[intron_is_ir].sum(axis=0).astype(np.int64)
     non_hits = collapsed[~intron_is_ir].sum(axis=0).astype(np.int64)

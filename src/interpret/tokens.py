@@ -15,7 +15,6 @@ that lets Attribute.py explain them with the hot-spot windows, scans and tables 
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,8 +41,6 @@ def is_token_checkpoint(checkpoint: dict) -> bool:
     return checkpoint.get("model_name") in TOKEN_MODELS
 
 
-
-
 def ig_baseline_ids(input_ids: torch.Tensor, attention_mask: torch.Tensor, baseline_token: int,
                     keep_tokens: Sequence[int]) -> torch.Tensor:
     """The baseline token rows: `baseline_token` at every real token except those in
@@ -52,16 +49,6 @@ def ig_baseline_ids(input_ids: torch.Tensor, attention_mask: torch.Tensor, basel
                                                  device=input_ids.device))
     replace = attention_mask.bool() & ~keep
     return torch.where(replace, torch.full_like(input_ids, baseline_token), input_ids)
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module):
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def token_integrated_gradients(model: nn.Module,
@@ -106,7 +93,7 @@ def token_integrated_gradients(model: nn.Module,
     def forward(ids, mask):
         return model(ids, attention_mask=mask)
 
-    with _eval_mode(model):
+    with Borrowed(model, device):
         ig = LayerIntegratedGradients(forward, model.embedding_layer)
         attributions, delta = ig.attribute(
             input_ids, baselines=baseline, additional_forward_args=(attention_mask,),
@@ -298,6 +285,6 @@ def token_integration_inputs(config, model_path: Path, model: nn.Module,
     if not hasattr(model, "embedding_layer"):
         raise InputError(f"{model_path}: the {checkpoint.get('model_name')} model has no token "
                          f"embedding layer to attribute to")
-    data = load_attribution_data(data_config)
+    data = load_attribution_data(data_config, table=table)
     return SimpleNamespace(model=model, checkpoint=checkpoint, data=data, device=device,
                            methods=TokenAttribution(tokenizer, max_length))

@@ -133,7 +133,7 @@ def hot_spot_windows(scores: np.ndarray, start: int, end: int, threshold: float,
 
 
 def cut_windows(attributions: np.ndarray, codes: np.ndarray, starts: np.ndarray,
-                ends: np.ndarray, threshold: float, window: int, rule: str = "max_base",
+                ends: np.ndarray, threshold: float, window: int, scores: np.ndarray,
                 placement: str = "study"
                 ) -> tuple[list[tuple[int, int, int, int]], np.ndarray, list[str]]:
     """Hot-spot windows of N sequences.
@@ -143,8 +143,8 @@ def cut_windows(attributions: np.ndarray, codes: np.ndarray, starts: np.ndarray,
     attributions : (N, 4, L) float; codes : (N, L) uint8 base codes
     starts, ends : (N,), the real sequence of row i occupies columns [starts[i], ends[i])
     threshold, window : as `study_windows` / `hot_spot_windows`
-    rule : `position_scores` rule; placement : "study" (`study_windows`) or "cover"
-        (`hot_spot_windows`)
+    scores : (N, L) score per position (`position_scores` of `attributions`, by the hot-spot
+        rule); placement : "study" (`study_windows`) or "cover" (`hot_spot_windows`)
 
     Returns
     -------
@@ -155,7 +155,6 @@ def cut_windows(attributions: np.ndarray, codes: np.ndarray, starts: np.ndarray,
     if placement not in PLACEMENTS:
         raise ValueError(f"unknown window_placement {placement!r}; use one of {PLACEMENTS}")
     place = study_windows if placement == "study" else hot_spot_windows
-    scores = position_scores(attributions, rule)
     spans, matrices, sequences = [], [], []
     for row in range(len(attributions)):
         for lo, hi, peak in place(scores[row], int(starts[row]), int(ends[row]), threshold,
