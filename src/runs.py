@@ -36,6 +36,7 @@ from .metrics import METRIC_NAMES
 
 CONFIG_FILE = "config.json"
 LOG_FILE = "run.log"
+LIGHTGBM_MODEL_FILE = "model.txt"  # LGBM.py's booster (src.train.boosting)
 BEST_CHECKPOINT = "best.pt"
 LAST_CHECKPOINT = "last.pt"
 LOSS_FILE = "loss.csv"

@@ -32,17 +32,17 @@ PLANTED_MOTIFS_FILE = "planted_motifs.meme"
 PLANTED_SITES_FILE = "planted_sites.csv"
 
 
-def planted_motifs(motifs: dict | None = None) -> dict:
-    """The motifs the demo plants, by matrix id: from `motifs` (id -> Motif) or JASPAR 2024.
+def planted_motifs(motifs: dict | None = None, ids=IR_MOTIFS + NON_IR_MOTIFS) -> dict:
+    """The motifs the demo uses, by matrix id: from `motifs` (id -> Motif) or JASPAR 2024.
 
     Raises
     ------
     InputError
-        One of IR_MOTIFS / NON_IR_MOTIFS is not among them.
+        One of `ids` (default: the planted IR_MOTIFS and NON_IR_MOTIFS) is not among them.
     """
     if motifs is None:
         motifs = {m.matrix_id: m for m in load_jaspar("JASPAR2024")}
-    missing = [i for i in IR_MOTIFS + NON_IR_MOTIFS if i not in motifs]
+    missing = [i for i in ids if i not in motifs]
     if missing:
         raise InputError(f"motif(s) {', '.join(missing)} not in the motif database")
     return motifs

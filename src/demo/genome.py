@@ -320,6 +320,7 @@ def _record(chrom, g, ident, alt_bases, chroms, truth) -> dict:
 
 def _neutral_variants(chroms, introns, motifs, s: DemoGenomeSettings, rng) -> list[dict]:
     records = []
+    scorers = _planted_scorers(motifs)
     chosen = rng.choice(len(introns), size=s.n_neutral, replace=s.n_neutral > len(introns))
     for number, index in enumerate(chosen, start=1):
         intron = introns[int(index)]
@@ -335,7 +336,7 @@ def _neutral_variants(chroms, introns, motifs, s: DemoGenomeSettings, rng) -> li
         for q in rng.permutation(free):  # the first position where the SNV looks like no motif
             g = _to_genome(intron, int(q))
             alt_base = (int(bases[g]) + int(rng.integers(1, 4))) % 4
-            if _motif_free(bases, g, alt_base, motifs):
+            if _motif_free(bases, g, alt_base, scorers):
                 break
         else:
             raise InputError(f"{intron.name}: no motif-free position for a neutral variant")
@@ -362,22 +363,37 @@ def _neutral_variants(chroms, introns, motifs, s: DemoGenomeSettings, rng) -> li
     return records
 
 
-def _motif_free(bases: np.ndarray, g: int, alt_base: int, motifs: dict,
-                fraction: float = MOTIF_FREE_FRACTION) -> bool:
-    """True when no placement of any planted motif (either strand) over genome position g scores
-    above `fraction` of the motif's best attainable log-odds, with the reference base or with
-    `alt_base` there: the SNV neither breaks nor makes anything motif-like."""
-    background = np.asarray(BACKGROUND)[:, None]
+def _planted_scorers(motifs: dict) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """(log-odds, its reverse complement, best attainable score) of each planted motif against
+    the demo background (`src.interpret.scanning`, pseudocount 0.1), for `_motif_free`."""
+    from ..interpret.scanning import (
+        best_attainable_score,
+        log_odds_matrix,
+        reverse_complement_matrix,
+    )
+
+    scorers = []
     for matrix_id in IR_MOTIFS + NON_IR_MOTIFS:
-        p = np.asarray(motifs[matrix_id].probabilities, dtype=float)
-        log_odds = np.log2((p + 0.1 * background) / 1.1 / background)
-        width = p.shape[1]
-        best = log_odds.max(axis=0).sum()
+        log_odds = log_odds_matrix(np.asarray(motifs[matrix_id].probabilities, dtype=float),
+                                   BACKGROUND, 0.1)
+        scorers.append((log_odds, reverse_complement_matrix(log_odds),
+                        best_attainable_score(log_odds)))
+    return scorers
+
+
+def _motif_free(bases: np.ndarray, g: int, alt_base: int, scorers,
+                fraction: float = MOTIF_FREE_FRACTION) -> bool:
+    """True when no placement of any planted motif (`_planted_scorers`, either strand) over
+    genome position g scores above `fraction` of the motif's best attainable log-odds, with the
+    reference base or with `alt_base` there: the SNV neither breaks nor makes anything
+    motif-like."""
+    for log_odds, reverse, best in scorers:
+        width = log_odds.shape[1]
         lo, hi = max(g - width + 1, 0), min(g + width, len(bases))
         for base in (int(bases[g]), alt_base):
             region = np.array(bases[lo:hi], dtype=np.int64)
             region[g - lo] = base
-            for matrix in (log_odds, log_odds[::-1, ::-1]):
+            for matrix in (log_odds, reverse):
                 for o in range(len(region) - width + 1):
                     score = matrix[region[o:o + width], np.arange(width)].sum()
                     if score > fraction * best:

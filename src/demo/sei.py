@@ -33,10 +33,9 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..interpret.motifs import load_jaspar
 from ..io import atomic_write_text
 from ..models.sei import Sei, write_official_checkpoint
-from .data import BACKGROUND, IR_MOTIFS, NON_IR_MOTIFS
+from .data import BACKGROUND, IR_MOTIFS, NON_IR_MOTIFS, planted_motifs
 
 # JASPAR 2024 CORE vertebrates: the six motifs planted in the demo data first, then ten others
 # of at least 13 bits (shorter, vaguer motifs occur by chance in every sequence, which would make
@@ -415,11 +414,7 @@ def write_demo_sei(folder: str | Path, channels=DEMO_CHANNELS, n_targets: int = 
                         else values * 0.01)
     if train:
         settings = training or DemoSeiTraining(seed=seed)
-        if motifs is None:
-            motifs = {m.matrix_id: m for m in load_jaspar("JASPAR2024")}
-        missing = [i for i in DEMO_MOTIFS if i not in motifs]
-        if missing:
-            raise InputError(f"motif(s) {', '.join(missing)} not in the motif database")
+        motifs = planted_motifs(motifs, DEMO_MOTIFS)
         # one first-stage channel per motif: a narrower trunk uses the first motifs only
         chosen = [motifs[i] for i in DEMO_MOTIFS][:model.channels[0]]
         profiles = demo_profiles([m.name for m in chosen], n_targets)

@@ -37,14 +37,15 @@ class DemoSizes:
         default_factory=demo_genome.DemoGenomeSettings)  # its window: the model's input length
 
 
-def genome_folder(json_dir: str | Path) -> Path:
-    """Where the demo genome goes: `genome/` in the demo data folder."""
-    return Path(load_study_configs(json_dir)["FSei"].data_path) / GENOME_FOLDER
+def genome_folder(configs: dict) -> Path:
+    """Where the demo genome goes: `genome/` in the demo data folder (`configs`: the demo's,
+    `load_study_configs`)."""
+    return Path(configs["FSei"].data_path) / GENOME_FOLDER
 
 
-def predict_folder(json_dir: str | Path) -> Path:
+def predict_folder(configs: dict) -> Path:
     """Where Predict.py writes on the demo: `predict/` beside the models' results folders."""
-    return Path(load_study_configs(json_dir)[PREDICT_MODEL].results_path).parent / PREDICT_FOLDER
+    return Path(configs[PREDICT_MODEL].results_path).parent / PREDICT_FOLDER
 
 
 def demo_input_steps(json_dir: str | Path, sizes: DemoSizes | None = None
@@ -76,7 +77,7 @@ def demo_input_steps(json_dir: str | Path, sizes: DemoSizes | None = None
                          f"{cfg['DNABert2_original'].model_name_or_path}, {j / 'DNABert2.json'} "
                          f"{tiny}: the demo writes one tiny DNABERT-2, so give both the same "
                          f"model_name_or_path")
-    genome, g = data / GENOME_FOLDER, sizes.genome
+    genome, g = genome_folder(cfg), sizes.genome
     steps = [
         Step("demo data", "Make_demo_data.py",
              ["--out", str(data), "-n", str(sizes.data.n_sequences), "--length",
@@ -104,9 +105,9 @@ def demo_input_steps(json_dir: str | Path, sizes: DemoSizes | None = None
 def demo_final_steps(json_dir: str | Path) -> list[Step]:
     """After the study: Predict.py on the demo genome's introns and variants with the newest
     `PREDICT_MODEL` run (its variant table, and the figures of the strongest effects)."""
-    j = Path(json_dir)
-    results = load_study_configs(j)[PREDICT_MODEL].results_path
-    genome, out = genome_folder(j), predict_folder(j)
+    cfg = load_study_configs(json_dir)
+    results = cfg[PREDICT_MODEL].results_path
+    genome, out = genome_folder(cfg), predict_folder(cfg)
 
     def model_run() -> Path:
         run = newest_evaluated_training_run(results)
@@ -146,7 +147,8 @@ def predict_summary(json_dir: str | Path, rows: int = 14) -> str:
     """
     import pandas as pd
 
-    out, genome = predict_folder(json_dir), genome_folder(json_dir)
+    cfg = load_study_configs(json_dir)
+    out, genome = predict_folder(cfg), genome_folder(cfg)
     table_path = out / predict.VARIANTS_FILE
     truth_path = genome / demo_genome.VARIANTS_TRUTH
     if not (table_path.is_file() and truth_path.is_file()):

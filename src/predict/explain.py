@@ -161,7 +161,7 @@ def position_attributions(model, sequences: list[str], input_length: int, device
     width = len(sequences[0])
     codes = encode_codes(sequences, input_length)
     result = attribute_sequences(model, codes, np.ones(len(sequences), dtype=np.int64), device,
-                                 steps=steps, batch_size=max(steps, 2 * steps), progress=False)
+                                 steps=steps, batch_size=2 * steps, progress=False)
     offset = (input_length - width) // 2
     return result.attributions.sum(axis=1)[:, offset:offset + width]
 
@@ -253,7 +253,7 @@ def explain_variants(folder: Path, req, scorer, undo) -> list[Path]:
     fitting = [m for m in motifs if m.width <= scorer.window]
     background = window_background([c[1].sequence for c in contexts] or ["ACGT"])
     motif_set = prepare_motifs(fitting, background, p_value=P_VALUE)
-    gradients = getattr(scorer, "gradient_model", None)
+    gradients = scorer.gradient_model
     if gradients is None and contexts:
         log.info(f"--explain: {scorer.model_name} has no one-hot input, so no attribution "
                  f"figures; motif changes only")

@@ -43,6 +43,14 @@ def format_value(value) -> str:
     return str(value)
 
 
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_path(path: Path) -> Path:
+    """Where the rows of table `path` go until it is complete."""
+    return path.with_name(path.name + PARTIAL_SUFFIX)
+
+
 class ResumableTsv:
     """A tab-separated table written row by row (rules in the module docstring).
 
@@ -65,7 +73,7 @@ class ResumableTsv:
     def __init__(self, path: str | Path, columns: Sequence[str], key_columns: Sequence[str],
                  *, resume: bool = False, force: bool = False):
         self.path = Path(path)
-        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.partial = partial_path(self.path)
         self.columns = tuple(columns)
         missing = [c for c in key_columns if c not in self.columns]
         if missing:

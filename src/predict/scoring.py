@@ -58,13 +58,13 @@ from ..errors import InputError
 from ..runs import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
+    LIGHTGBM_MODEL_FILE,
     PREDICTIONS_FILE,
     console_logger,
     is_training_run,
     newest_run,
 )
 
-LIGHTGBM_MODEL_FILE = "model.txt"  # written by LGBM.py (src.train.boosting.MODEL_FILE)
 MODEL_HINT = ("pass a run folder (results/<Model>/<Model>_<time>: its best.pt, or a LightGBM "
               "run's model.txt), a results folder (its newest run), or a checkpoint file")
 
@@ -228,14 +228,11 @@ class OneHotScorer(Scorer):
         self.description = f"{model_name}, one-hot input of {self.length} bp"
 
     def _score(self, sequences: list[str]) -> np.ndarray:
+        from ..interpret.gradients import predict_probabilities
+
         codes = strand_codes(sequences, self.length)
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(codes), 2 * self.batch_size):
-                x = codes_to_one_hot(torch.from_numpy(codes[start:start + 2 * self.batch_size])
-                                     .to(self.device))
-                out.append(ir_probability(self.model(x)))
-        return pair_strands(np.concatenate(out))
+        return pair_strands(predict_probabilities(self.model, codes, self.device,
+                                                  2 * self.batch_size, progress=False)[:, 1])
 
 
 class TokenScorer(Scorer):
@@ -247,7 +244,6 @@ class TokenScorer(Scorer):
         self.model = model.to(device).eval()
         self.model_name, self.tokenizer, self.max_length = model_name, tokenizer, int(max_length)
         self.window, self.device, self.batch_size = int(window), device, batch_size
-        self.n_truncated = 0
         self.description = (f"{model_name}, tokenised to {self.max_length} tokens, windows of "
                             f"{self.window} bp")
 
@@ -260,7 +256,6 @@ class TokenScorer(Scorer):
             for start in range(0, len(texts), 2 * self.batch_size):
                 tokens = tokenize(self.tokenizer, texts[start:start + 2 * self.batch_size],
                                   self.max_length, warn=False)
-                self.n_truncated += tokens.n_truncated
                 batch = {name: torch.from_numpy(values).long().to(self.device)
                          for name, values in tokens.inputs().items()}
                 out.append(ir_probability(self.model(**batch)))
@@ -418,7 +413,7 @@ def _token_scorer(model, name, checkpoint, source, device, batch_size, window) -
 def _linear_scorer(model, name, extra, source, device, batch_size, window, overrides
                    ) -> SeiFeatureScorer:
     folder = Path(overrides.features or extra.get("features_source") or "")
-    if not str(folder) or folder == Path("."):
+    if folder == Path("."):
         raise InputError(f"{source.path} does not record the features folder it was trained on: "
                          f"pass it with --features (the --result folder of "
                          f"Preprocess_data_to_numpy.py)")
@@ -456,7 +451,7 @@ def _lightgbm_scorer(source, device, batch_size, window, overrides) -> SeiFeatur
         config = load_config(config_path, LGBMConfig)
         files = feature_files(config, "train")
         folder, names_file = files.data.parent, files.names
-    if names_file is None or overrides.features:
+    if names_file is None:  # --features: the folder's names file of the model's width
         names_file = _names_file_for(folder, booster.num_feature(), source.path)
     if not names_file.is_file():
         raise InputError(f"{names_file} (the names of the model's feature columns) not found: "

@@ -32,9 +32,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator, TypeVar
 
+from ..data.encoding import LETTERS
 from ..errors import InputError
 
-IUPAC_LETTERS = "ACGTRYSWKMBDHVN"
+IUPAC_LETTERS = LETTERS  # A C G T, then the IUPAC codes
 _IUPAC_BYTES = (IUPAC_LETTERS + IUPAC_LETTERS.lower()).encode()
 _INTEGER = re.compile(r"[0-9]+")
 GZIP_MAGIC = b"\x1f\x8b"

@@ -53,7 +53,7 @@ from ..data.splits import sequence_keys
 from ..errors import InputError
 from ..io import atomic_write_text
 from ..runs import console_logger
-from .output import ResumableTsv
+from .output import PARTIAL_SUFFIX, ResumableTsv, partial_path
 from .sources import SequenceCsv, chunked, fit_sequences, read_bed, read_fasta
 
 SETTINGS_FILE = "predict.json"
@@ -62,7 +62,6 @@ VARIANTS_FILE = "variant_effects.tsv"
 METRICS_FILE = "metrics.json"
 RELIABILITY_FIGURE = "reliability.png"
 OUT_PREFIX = "predict_"
-PARTIAL_SUFFIX = ".partial"
 
 P_COLUMNS = ("p_ir_forward", "p_ir_reverse", "p_ir")
 BED_COLUMNS = ("chrom", "start", "end", "name", "strand", "window_start", "window_end",
@@ -393,7 +392,7 @@ def _check_inputs_early(req: PredictRequest) -> None:
 def _score_inputs(req: PredictRequest, scorer, folder: Path, undo: _Undo) -> dict:
     """The table of the run (predictions or variants); returns counts for predict.json."""
     target = folder / (VARIANTS_FILE if req.vcf else PREDICTIONS_FILE)
-    partial = target.with_name(target.name + PARTIAL_SUFFIX)
+    partial = partial_path(target)
     if req.resume and target.is_file() and not partial.exists():
         log.info(f"{target} is complete; continuing with what follows it")
         return {}

@@ -33,9 +33,9 @@ from ..features.importance import importance_table, write_importance_table
 from ..io import append_csv_row, atomic_write_text
 from ..metrics import binary_metrics, require_both_classes
 from ..report.figures import plot_distribution
-from ..runs import CONFIG_FILE, Run, close_logger, elapsed
+from ..runs import CONFIG_FILE, LIGHTGBM_MODEL_FILE, Run, close_logger, elapsed
 
-MODEL_FILE = "model.txt"
+MODEL_FILE = LIGHTGBM_MODEL_FILE
 DISTRIBUTION_FILE = "importance_distribution.png"
 HISTORY_FILE = "search_history.csv"
 
