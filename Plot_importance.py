@@ -40,6 +40,7 @@ def plot(args) -> Path:
     from src.features.importance import read_importance_table, top_importance
     from src.io import atomic_write_text
     from src.report.figures import plot_top_features
+    from src.runs import CONFIG_FILE
 
     if args.top < 1:
         raise InputError(f"--top must be at least 1, got {args.top}")
@@ -52,7 +53,7 @@ def plot(args) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     plot_top_features(lr_top, lgbm_top, out, titles=(f"LR ({lr_path.parent.name})",
                                                      f"LightGBM ({lgbm_path.parent.name})"),
-                      importance_label=_importance_label(lgbm_path.parent / "config.json"))
+                      importance_label=_importance_label(lgbm_path.parent / CONFIG_FILE))
     columns = ["rank", "assay", "cell_type", "name", "value"]
     rows = pd.concat([lr_top[columns].assign(rank=range(1, len(lr_top) + 1), model="LR"),
                       lgbm_top[columns].assign(rank=range(1, len(lgbm_top) + 1), model="LGBM")])

@@ -3,9 +3,7 @@
     python Report.py results/demo              # -> results/demo/report.html
 """
 
-import argparse
-
-from src.cli import HelpFormatter, run_cli
+from src.cli import run_cli, script_parser
 
 EXAMPLES = """examples:
   python Report.py results/demo                   after make demo (Reproduce.py writes it too)
@@ -23,11 +21,10 @@ figures are embedded and nothing is fetched, so it opens offline and can be sent
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="Report.py", formatter_class=HelpFormatter, epilog=EXAMPLES,
-        description="Write one self-contained HTML page with the results of a study run found "
-                    "in RESULTS_DIR (run folders, comparison/, the attribution folder, "
-                    "pipeline_record.json), and print its path.")
+    parser = script_parser(
+        "Report.py", "Write one self-contained HTML page with the results of a study run found "
+                     "in RESULTS_DIR (run folders, comparison/, the attribution folder, "
+                     "pipeline_record.json), and print its path.", EXAMPLES)
     parser.add_argument("results_dir", metavar="RESULTS_DIR",
                         help="the results folder of a run (results/ or results/demo/), or any "
                              "folder below which the run folders are")

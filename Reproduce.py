@@ -79,14 +79,14 @@ def reproduce(args, argv=None) -> None:
 
     started = time.perf_counter()
     json_dir = Path(args.json_dir or CONFIG_DIRS[args.config])
-    demo_steps, made_by, final_steps = [], None, []
-    if args.config == "demo":
-        from src.demo.steps import demo_final_steps, demo_input_steps
+    demo = args.config == "demo"
+    if demo:  # the demo's inputs first and Predict.py last
+        from src.demo.steps import demo_study
 
-        demo_steps, made_by = demo_input_steps(json_dir)
-        final_steps = demo_final_steps(json_dir)
-    pipeline = with_seeds(study_steps(json_dir, made_by=made_by, out=args.out), args.seeds)
-    steps = demo_steps + pipeline.steps + final_steps
+        steps, pipeline = demo_study(json_dir, args.seeds, args.out)
+    else:
+        pipeline = with_seeds(study_steps(json_dir, out=args.out), args.seeds)
+        steps = pipeline.steps
     # every input is checked before anything (the run record included) is written
     run_steps(steps, only=args.only, dry_run=True,
               log=print if args.dry_run else (lambda message: None))
@@ -112,7 +112,7 @@ def reproduce(args, argv=None) -> None:
         if outcome != "finished":
             print(f"report (so far): {report}")
     print(summary(pipeline.steps, pipeline.out))
-    if final_steps:
+    if demo:
         from src.demo.steps import predict_summary
 
         print(predict_summary(json_dir))

@@ -23,10 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from src.demo.steps import demo_input_steps  # noqa: E402
-from src.pipeline.seeds import with_seeds  # noqa: E402
+from src.demo.steps import demo_study  # noqa: E402
 from src.pipeline.steps import run_steps, subprocess_runner  # noqa: E402
-from src.pipeline.study import study_steps  # noqa: E402
 
 
 def children_cpu_seconds() -> float:
@@ -45,8 +43,7 @@ def main(argv=None) -> int:
     if args.clean:
         for folder in ("data/demo", "results/demo"):
             shutil.rmtree(folder, ignore_errors=True)
-    demo, made_by = demo_input_steps(args.json_dir)
-    pipeline = with_seeds(study_steps(args.json_dir, made_by=made_by), args.seeds)
+    steps, _ = demo_study(args.json_dir, args.seeds)  # what Reproduce.py --config demo runs
     rows = []
     current = {}
 
@@ -66,7 +63,7 @@ def main(argv=None) -> int:
             names.append(message.strip().split("]")[0][1:])
 
     started, cpu0 = time.perf_counter(), children_cpu_seconds()
-    run_steps(demo + pipeline.steps, runner=runner, log=log)
+    run_steps(steps, runner=runner, log=log)
     total_wall, total_cpu = time.perf_counter() - started, children_cpu_seconds() - cpu0
     print(f"\n`Reproduce.py --config demo --seeds {args.seeds}`, {os.cpu_count()} CPUs\n")
     print("| step | wall s | CPU s | load average at start |\n| --- | ---: | ---: | ---: |")

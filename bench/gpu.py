@@ -231,10 +231,10 @@ def random_init(model, device):
 
 
 def autocast(device, precision: str):
-    import torch
+    """The training loop's bf16 autocast (this script measures on CUDA only)."""
+    from src.device import bf16_autocast
 
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                          enabled=precision == "bf16")
+    return bf16_autocast(device, precision == "bf16")
 
 
 def one_hot(batch: int, length: int, device, seed: int = 0):
@@ -279,9 +279,11 @@ def bench_sei(args, device, flops) -> tuple[list[Row], str]:
 def train_step(model, optimizer, inputs, labels, device, precision):
     import torch
 
+    from src.train.loop import model_forward
+
     def step():
         with autocast(device, precision):
-            logits = model(**inputs) if isinstance(inputs, dict) else model(inputs)
+            logits = model_forward(model, inputs)
             loss = torch.nn.functional.cross_entropy(logits.float(), labels)
         loss.backward()
         optimizer.step()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..pipeline.steps import Need, Step, file_need
-from ..pipeline.study import MadeBy, load_study_configs
+from ..pipeline.study import MadeBy, Pipeline, load_study_configs, study_steps
 from ..predict import workflow as predict
 from ..runs import newest_evaluated_training_run
 from . import data as demo_data
@@ -136,6 +136,18 @@ def demo_final_steps(json_dir: str | Path) -> list[Step]:
                             "made by the 'demo genome' step", "demo genome")],
                  lambda: (str(out / predict.VARIANTS_FILE) if predict.is_complete(out)
                           else None), resume)]
+
+
+def demo_study(json_dir: str | Path, seeds: int = 1, out: str | Path | None = None
+               ) -> tuple[list[Step], Pipeline]:
+    """Every step of `Reproduce.py --config demo` in order: the demo inputs, the study's steps
+    (each trained model `seeds` times, `src.pipeline.seeds`), then Predict.py; and the study's
+    `Pipeline` (its configs and comparison folder)."""
+    from ..pipeline.seeds import with_seeds
+
+    inputs, made_by = demo_input_steps(json_dir)
+    pipeline = with_seeds(study_steps(json_dir, made_by=made_by, out=out), seeds)
+    return inputs + pipeline.steps + demo_final_steps(json_dir), pipeline
 
 
 def predict_summary(json_dir: str | Path, rows: int = 14) -> str:

@@ -31,13 +31,10 @@ from ..io import atomic_write_text
 from ..report import seeds as seed_report
 from ..runs import newest_evaluated_training_run
 from .steps import Step
-from .study import Pipeline, _needs_run, _run_done, _run_resume
+from .study import TRAINED_STEPS, Pipeline, _needs_run, _run_done, _run_resume
 
 SEED_STRIDE = 10_000
-# step name -> key of the step's config in Pipeline.configs, in the order of the comparison
-SEEDED_STEPS = {"FSei": "FSei", "LR ALL": "LR ALL", "LR TF": "LR TF", "LR HM": "LR HM",
-                "LGBM": "LGBM", "Basset": "Basset", "ConvNet": "ConvNet",
-                "DNABERT-2": "DNABert2", "DNABERT-2 (original load)": "DNABert2_original"}
+SEEDED_STEPS = TRAINED_STEPS  # every trained model runs with each seed
 NOT_RESUMABLE = {"LGBM"}  # LGBM.py has no --resume: an interrupted search starts again
 COMPARE_SEEDS = "Compare seeds"
 

@@ -72,10 +72,6 @@ class MadeBy:
     sei: str | None = None
     dnabert2: str | None = None
 
-    @property
-    def any(self) -> bool:
-        return any((self.data, self.sei, self.dnabert2))
-
 
 @dataclass
 class Pipeline:
@@ -86,6 +82,11 @@ class Pipeline:
     configs: dict = field(default_factory=dict)
 
 
+# The steps that train a model -> the key of their config in `Pipeline.configs`, in the order of
+# the comparison (Compare's runs; the seeded steps of src.pipeline.seeds)
+TRAINED_STEPS = {"FSei": "FSei", "LR ALL": "LR ALL", "LR TF": "LR TF", "LR HM": "LR HM",
+                 "LGBM": "LGBM", "Basset": "Basset", "ConvNet": "ConvNet",
+                 "DNABERT-2": "DNABert2", "DNABERT-2 (original load)": "DNABert2_original"}
 # Every JSON of a study config folder (json/, json/improved/, json/demo/), by file stem
 LR_CONFIG_FILES = {"ALL": "LR", "TF": "LR_TF", "HM": "LR_HM"}  # LR's feature set -> file stem
 CONFIG_FILES = {"FSei": FSeiConfig, "Preprocess": PreprocessConfig, "Basset": BassetConfig,
@@ -214,11 +215,7 @@ def study_steps(json_dir: str | Path = "json", made_by: MadeBy | None = None,
     steps.append(_attribute_step(j, cfg["Attribute"], fsei.results_path,
                                  made_by.data if Path(cfg["Attribute"].database).parent
                                  == Path(fsei.data_path) else None))
-    compared = [("FSei", fsei.results_path)] + [
-        (f"LR {fset}", config.results_path) for fset, config in lr_cfg.items()] + [
-        ("LGBM", lgbm.results_path), ("Basset", cfg["Basset"].results_path),
-        ("ConvNet", cfg["ConvNet"].results_path), ("DNABERT-2", dnabert.results_path),
-        ("DNABERT-2 (original load)", original.results_path)]
+    compared = [(step, cfg[key].results_path) for step, key in TRAINED_STEPS.items()]
 
     def compare_runs() -> list[Path | None]:
         return [newest_evaluated_training_run(path) for _, path in compared]

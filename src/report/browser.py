@@ -71,13 +71,6 @@ def find_chromium() -> str | None:
     return None
 
 
-def chromium_version(executable: str) -> str:
-    """`chromium --version` (e.g. "Chromium 138.0.7204.92 built on Debian ...")."""
-    result = subprocess.run([executable, "--version"], capture_output=True, text=True,
-                            timeout=30)
-    return result.stdout.strip() or result.stderr.strip()
-
-
 class Chromium:
     """A headless Chromium driven over its DevTools pipe; use as a context manager.
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import InputError
+from ..io import atomic_write
 from .page import Figure, Group, Section, SectionData, Table
 from .sections import REPORT_FILE, collect_sections
 
@@ -102,7 +103,5 @@ def write_report(results_dir: str | Path, out: str | Path | None = None,
     out = Path(out) if out else results_dir / REPORT_FILE
     html = render_report(results_dir, out, title, warn=warn)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write(out, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
     return out

@@ -94,15 +94,6 @@ class Text:
 
 
 @dataclass
-class Code:
-    """Preformatted text (commands, a file's header)."""
-
-    text: str
-    caption: str = ""
-    kind: str = "code"
-
-
-@dataclass
 class Group:
     """Blocks side by side (two tables, a grid of small figures), or folded away (`fold`)."""
 
@@ -112,7 +103,7 @@ class Group:
     kind: str = "group"
 
 
-Block = Table | Figure | Facts | Text | Code | Group
+Block = Table | Figure | Facts | Text | Group
 
 
 @dataclass

@@ -203,10 +203,8 @@ def code_version(root: str | Path = Path(__file__).resolve().parents[2]) -> dict
     return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
-def describe_environment(packages: Iterable[str] = PACKAGES, device: str | None = None,
-                         with_device: bool = True) -> dict:
-    """Python, platform, CPU, package versions, the project's git commit and (with_device) the
-    accelerator."""
+def describe_environment(packages: Iterable[str] = PACKAGES, device: str | None = None) -> dict:
+    """Python, platform, CPU, package versions, the project's git commit and the accelerator."""
     environment = {
         "python": platform.python_version(),
         "executable": sys.executable,
@@ -215,8 +213,7 @@ def describe_environment(packages: Iterable[str] = PACKAGES, device: str | None 
         "packages": package_versions(packages),
         "code": code_version(),
     }
-    if with_device:
-        environment["device"] = describe_device(device)
+    environment["device"] = describe_device(device)
     return environment
 
 

@@ -6,6 +6,7 @@ order; `collect_sections` runs them, turning unreadable files into an error sect
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
+from ..data.sequences import DATA_FILE
 from ..errors import InputError
 from ..features.importance import IMPORTANCE_FILE as RUN_IMPORTANCE
 from ..features.importance import IMPORTANCE_PLOT as IMPORTANCE_FIGURE
@@ -32,6 +34,7 @@ from ..predict.workflow import VARIANTS_FILE as VARIANTS_TSV
 from ..runs import CONFIG_FILE as RUN_CONFIG
 from ..runs import LOG_FILE as RUN_LOG
 from ..runs import LOSS_FIGURE as RUN_LOSS_FIGURE
+from ..runs import LOSS_FILE as RUN_LOSS_FILE
 from ..runs import METRICS_FILE as RUN_METRICS
 from ..runs import PREDICTIONS_FILE as RUN_PREDICTIONS
 from .comparison import COMPARISON_DIR
@@ -74,7 +77,6 @@ from .seeds import SEEDS_TABLE_FILE as SEEDS_CSV
 # ---------------------------------------------------------------- file names the sections read
 # (each imported from the module that writes the file; the rest come with their steps)
 LOGO_FIGURES = ((LOGO_FILES["IR"], "IR"), (LOGO_FILES["non_IR"], "non-IR"))
-IMPORTANCE_CSV = str(Path(IMPORTANCE_FIGURE).with_suffix(".csv"))  # beside the figure
 REPORT_FILE = "report.html"
 
 # ------------------------------------------------- commands that make a missing section's files
@@ -177,6 +179,25 @@ def _read_json(path: Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+# While `collect_sections` runs, the sections share what they find in the results folder
+# (run folders, the attribution folder) instead of each searching the tree again.
+_RENDER_MEMO: dict | None = None
+
+
+def _shared_per_render(function):
+    """`function(results_dir)` computed once per `collect_sections` call (every call outside)."""
+    @functools.wraps(function)
+    def shared(results_dir):
+        if _RENDER_MEMO is None:
+            return function(results_dir)
+        key = (function.__name__, Path(results_dir))
+        if key not in _RENDER_MEMO:
+            _RENDER_MEMO[key] = function(results_dir)
+        return _RENDER_MEMO[key]
+    return shared
+
+
+@_shared_per_render
 def find_runs(results_dir: Path) -> list[RunInfo]:
     """Every model run folder below `results_dir` (a folder with config.json and a
     metrics.json, predictions.csv or loss.csv), ordered by model then time."""
@@ -186,7 +207,7 @@ def find_runs(results_dir: Path) -> list[RunInfo]:
     for config in results_dir.rglob(RUN_CONFIG):
         folder = config.parent
         if not any((folder / name).is_file() for name in (RUN_METRICS, RUN_PREDICTIONS,
-                                                           "loss.csv")):
+                                                           RUN_LOSS_FILE)):
             continue
         started, ended, device = read_run_log(folder / RUN_LOG)
         runs.append(RunInfo(folder, run_label(folder), _read_json(config),
@@ -194,6 +215,7 @@ def find_runs(results_dir: Path) -> list[RunInfo]:
     return sorted(runs, key=lambda r: (r.label, str(r.folder)))
 
 
+@_shared_per_render
 def attribution_folder(results_dir: Path) -> Path | None:
     """The folder of the newest Attribute.py output (its enrichment.csv), the FSei run's first:
     the study explains FSei."""
@@ -335,7 +357,7 @@ def _inputs_from_runs(runs: list[RunInfo], max_bytes: int = 512 * 2**20) -> list
     for run in runs:
         config = run.config
         if config.get("data_path"):
-            named.setdefault(str(Path(config["data_path"]) / "final_data.csv"), "sequences")
+            named.setdefault(str(Path(config["data_path"]) / DATA_FILE), "sequences")
         for key, role in (("sei_path", "Sei weights"), ("train_data", "features (train)")):
             if config.get(key):
                 named.setdefault(str(config[key]), role)
@@ -508,8 +530,7 @@ def collect_seeds(results_dir: Path) -> SectionData:
         section.blocks.append(embed_png(band, "Mean ROC and precision-recall curves over seeds, "
                                               "with a band of ± one standard deviation."))
         section.sources.append(band)
-    tests = find_file(results_dir, PAIRED_TESTS_CSV, [path.parent.relative_to(results_dir)
-                                                       if path.parent != results_dir else "."])
+    tests = find_file(results_dir, PAIRED_TESTS_CSV, [path.parent.relative_to(results_dir)])
     if tests is None:
         section.blocks.append(Text(f"No {PAIRED_TESTS_CSV}: the models were not compared seed "
                                    f"by seed.", "note"))
@@ -806,18 +827,24 @@ def collect_sections(results_dir: str | Path, sections: Sequence[Section] = None
                      warn: Callable[[str], None] | None = None) -> list[SectionData]:
     """Run every section's `collect`; a section whose files cannot be read becomes an "error"
     section with the reason (and `warn` is called with it)."""
+    global _RENDER_MEMO
     results_dir = Path(results_dir)
     collected = []
-    for section in SECTIONS if sections is None else sections:
-        try:
-            data = section.collect(results_dir)
-        except SECTION_ERRORS as err:
-            message = str(err) if isinstance(err, InputError) else f"{type(err).__name__}: {err}"
-            if warn:
-                warn(f"report section {section.title!r}: {message}")
-            data = SectionData(section.key, section.title, status="error",
-                               note=f"Its files could not be read: {message}")
-        data.key, data.title = section.key, data.title or section.title
-        collected.append(data)
+    _RENDER_MEMO = {}
+    try:
+        for section in SECTIONS if sections is None else sections:
+            try:
+                data = section.collect(results_dir)
+            except SECTION_ERRORS as err:
+                message = (str(err) if isinstance(err, InputError)
+                           else f"{type(err).__name__}: {err}")
+                if warn:
+                    warn(f"report section {section.title!r}: {message}")
+                data = SectionData(section.key, section.title, status="error",
+                                   note=f"Its files could not be read: {message}")
+            data.key, data.title = section.key, data.title or section.title
+            collected.append(data)
+    finally:
+        _RENDER_MEMO = None
     return collected
 

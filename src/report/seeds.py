@@ -357,8 +357,11 @@ def paired_bootstrap(split: TestSplit, groups: list[SeedGroup], reference: str,
             for metric in BOOTSTRAP_METRICS:
                 draws[label][metric].append(np.mean([v[metric] for v in values], axis=0))
     ones = np.ones((1, len(split.labels)))
-    observed = {label: {m: float(np.mean([weighted_metrics(r, ones)[m][0] for r in seeds]))
-                        for m in BOOTSTRAP_METRICS} for label, seeds in ranked.items()}
+    observed = {}
+    for label, seeds in ranked.items():  # each seed's metrics once, then the mean per metric
+        values = [weighted_metrics(r, ones) for r in seeds]
+        observed[label] = {m: float(np.mean([v[m][0] for v in values]))
+                           for m in BOOTSTRAP_METRICS}
     rows = []
     for group in groups:
         if group.label == reference:
