@@ -27,6 +27,7 @@ IUPAC_COMPLEMENT = {
 }
 LETTERS = "".join(IUPAC_BASES)  # code k (1..15) is LETTERS[k - 1]
 PAD_CODE = 0
+CODE_LETTERS = np.array(["N"] + list(LETTERS))  # code -> letter (padding, code 0, as "N")
 INVALID = 255
 
 

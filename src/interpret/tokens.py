@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data.encoding import CODE_TO_ONE_HOT, LETTERS, PAD_CODE
+from ..data.encoding import CODE_LETTERS, CODE_TO_ONE_HOT, PAD_CODE
 from ..data.sequences import DATA_FILE, read_sequence_table
 from ..data.tokens import tokenize, tokenizer_from_files
 from ..device import choose_device
@@ -33,7 +33,6 @@ from ..errors import InputError
 from .gradients import Attributions, Borrowed
 
 TOKEN_MODELS = ("DNABERT2", "HFSequenceClassifier")  # registry names of DNABert2.py's models
-_LETTERS = np.array(list(LETTERS))  # code k (1..15) -> LETTERS[k - 1]
 
 
 def is_token_checkpoint(checkpoint: dict) -> bool:
@@ -155,7 +154,7 @@ def spread_to_bases(token_scores: np.ndarray, offsets: np.ndarray, length: int) 
 
 def decode_codes(codes: np.ndarray) -> list[str]:
     """The DNA strings of base-code rows (N, L), padding (code 0) left out."""
-    return ["".join(_LETTERS[row[row != PAD_CODE] - 1]) for row in np.asarray(codes)]
+    return ["".join(CODE_LETTERS[row[row != PAD_CODE]]) for row in np.asarray(codes)]
 
 
 @dataclass

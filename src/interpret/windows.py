@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.encoding import LETTERS
+from ..data.encoding import CODE_LETTERS
 from ..errors import InputError
 from ..io import atomic_write, atomic_write_text, require_files
 
@@ -41,7 +41,6 @@ SUMMARY_FILE = "integration.json"
 WINDOW_COLUMNS = ("window", "class", "label", "header", "split", "reverse_complement", "start",
                   "end", "peak", "peak_score", "window_score", "probability", "ig_delta",
                   "sequence")
-_LETTERS = np.array(["N"] + list(LETTERS))  # code -> letter (padding never reaches a window)
 HOT_SPOT_RULES = ("max_base", "sum")
 PLACEMENTS = ("study", "cover")
 
@@ -163,7 +162,7 @@ def cut_windows(attributions: np.ndarray, codes: np.ndarray, starts: np.ndarray,
             matrix[:, :hi - lo] = attributions[row, :, lo:hi]
             matrices.append(matrix)
             spans.append((row, lo, hi, peak))
-            sequences.append("".join(_LETTERS[codes[row, lo:hi]]))
+            sequences.append("".join(CODE_LETTERS[codes[row, lo:hi]]))  # no padding here
     stacked = np.stack(matrices) if matrices else np.zeros((0, 4, window), dtype=np.float32)
     return spans, stacked, sequences
 
